@@ -1,0 +1,82 @@
+"""The emulator's settings: one frozen object, built once at start and passed in explicitly."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sectigo_svc.emulator.faults import FaultRule
+
+StatusText = Literal["prose", "constant"]
+Pkcs12Encryption = Literal["aes", "3des"]
+KeyType = Literal["rsa2048", "rsa4096", "ec256"]
+
+DEFAULT_BALANCES: dict[int, int] = {1: 100, 2: 100}
+
+
+class EmulatorConfigError(ValueError):
+    """A setting that cannot work; the message names it."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """A Sectigo user. ``authorized`` false models correct credentials without authority (403)."""
+
+    username: str
+    password: str = field(repr=False)
+    authorized: bool = True
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything the emulator can be told at start. See ``docs/emulator.md`` for the meaning."""
+
+    host: str = "127.0.0.1"
+    port: int = 8831
+    management_port: int = 0
+    state_dir: Path | None = None
+    username: str = "tester"
+    password: str = field(default="supersecretsquirrel", repr=False)
+    unauthorized_users: tuple[Account, ...] = ()
+    issue_delay: float = 0.0
+    access_lifetime: int = 600
+    refresh_lifetime: int = 7200
+    balances: tuple[tuple[int, int], ...] = tuple(DEFAULT_BALANCES.items())
+    reject_common_names: tuple[str, ...] = ()
+    status_text: StatusText = "prose"
+    pkcs12_encryption: Pkcs12Encryption = "aes"
+    key_type: KeyType = "rsa2048"
+    faults: tuple[FaultRule, ...] = ()
+    stuck: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("port", "management_port"):
+            value = getattr(self, name)
+            if not 0 <= value <= 65535:
+                raise EmulatorConfigError(f"{name}: {value} is not a TCP port")
+        if not self.username or not self.password:
+            raise EmulatorConfigError("username/password: both must be non-empty")
+        if self.issue_delay < 0:
+            raise EmulatorConfigError("issue_delay: must not be negative")
+        if self.access_lifetime < 1 or self.refresh_lifetime < 1:
+            raise EmulatorConfigError("access_lifetime/refresh_lifetime: must be at least 1 s")
+        for authority_id, balance in self.balances:
+            if balance < 0:
+                raise EmulatorConfigError(f"balance: authority {authority_id} is negative")
+        for pattern in self.reject_common_names:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise EmulatorConfigError(f"reject_common_name: {pattern!r}: {exc}") from exc
+        if self.status_text not in ("prose", "constant"):
+            raise EmulatorConfigError("status_text: must be 'prose' or 'constant'")
+        if self.pkcs12_encryption not in ("aes", "3des"):
+            raise EmulatorConfigError("pkcs12_encryption: must be 'aes' or '3des'")
+        if self.key_type not in ("rsa2048", "rsa4096", "ec256"):
+            raise EmulatorConfigError("key_type: must be rsa2048, rsa4096 or ec256")
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        return (Account(self.username, self.password), *self.unauthorized_users)
