@@ -152,4 +152,3 @@ class FaultInjector:
                 kept.append(rule)
             self._rules = kept
         return FaultDecision(delay_seconds=delay, rule=chosen)
-

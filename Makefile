@@ -1,0 +1,52 @@
+# Two commands matter: `make run` (a working stack on loopback) and `make test` (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+STATE := .state
+EMULATOR_PORT ?= 8831
+EMULATOR_MANAGEMENT_PORT ?= 8832
+
+.PHONY: install system-deps lint test run emulator bench clean
+
+install: $(STAMP)
+
+# The tests call the real openssl binary; install it when a bare machine lacks it.
+system-deps:
+	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+
+$(STAMP): pyproject.toml | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -n 2
+
+emulator: install
+	$(BIN)/sectigo-svc emulator --host 127.0.0.1 --port $(EMULATOR_PORT) \
+		--management-port $(EMULATOR_MANAGEMENT_PORT) --state-dir $(STATE)/emulator --issue-delay 2
+
+run: install
+	@echo "Starting the Sectigo emulator on http://127.0.0.1:$(EMULATOR_PORT) (Ctrl-C stops it)."
+	@echo "  Log in:  curl -s -H 'Content-Type: application/json' \\"
+	@echo "             -d '{\"username\":\"tester\",\"password\":\"supersecretsquirrel\"}' \\"
+	@echo "             http://127.0.0.1:$(EMULATOR_PORT)/auth/pwd"
+	@echo "  Then:    curl -s -H \"Authorization: Bearer \$$TOKEN\" \\"
+	@echo "             http://127.0.0.1:$(EMULATOR_PORT)/api/v1/authorities/allowed"
+	@echo "  Faults:  curl -s -X POST -d '{\"kind\":\"error\",\"count\":3}' http://127.0.0.1:$(EMULATOR_MANAGEMENT_PORT)/faults"
+	@echo "  Docs:    docs/emulator.md"
+	@$(MAKE) --no-print-directory emulator
+
+bench: install
+	$(BIN)/python bench/bench_client.py
+
+clean:
+	rm -rf $(VENV) $(STATE) .mypy_cache .ruff_cache .pytest_cache

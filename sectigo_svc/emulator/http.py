@@ -1,0 +1,259 @@
+"""HTTP plumbing shared by the API and management listeners: requests, replies, routing, serving.
+
+Built on the standard library's threading HTTP server with HTTP/1.1 keep-alive, so clients with
+connection pools behave as they would against the real service. A dispatcher may answer, drop the
+connection without a word, or hold it open and never answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+JSON_TYPE = "application/json;charset=UTF-8"
+MAX_BODY = 16 * 1024 * 1024
+
+
+class ApiError(Exception):
+    """An error reply in Sectigo's shape; ``message`` is sent to the client as is."""
+
+    def __init__(self, status: int, message: str, error_code: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_code = error_code
+
+    def to_response(self) -> Response:
+        return Response.json(
+            self.status,
+            {
+                "status": self.status,
+                "message": self.message,
+                "errorCode": self.error_code,
+                "timestamp": int(time.time() * 1000),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Message
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def media_type(self) -> str:
+        return self.headers.get_content_type()
+
+    def json(
+        self, unsupported: Callable[[str], ApiError], invalid: Callable[[str], ApiError]
+    ) -> Any:
+        """The JSON body; refuses a body not declared as JSON, or one that does not parse."""
+        if self.media_type() != "application/json":
+            raise unsupported(f"Content type {self.media_type()} is not supported; send JSON")
+        try:
+            return json.loads(self.body.decode(self.headers.get_content_charset() or "utf-8"))
+        except (UnicodeDecodeError, ValueError, LookupError) as exc:
+            raise invalid(f"Malformed JSON body: {exc}") from exc
+
+    def first(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = JSON_TYPE
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(cls, status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+        return cls(status, json.dumps(data).encode(), JSON_TYPE, headers)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Close the connection without sending anything."""
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Hold the connection open without answering, then close it."""
+
+    seconds: float
+
+
+Reply = Response | Drop | Hang
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    authenticated: bool
+
+
+class Router:
+    """Path templates like ``/api/v1/batches/{batch_id}`` to handlers, with 404 and 405 apart."""
+
+    def __init__(self, not_found: Callable[[str], ApiError], bad_method: Callable[[str], ApiError]):
+        self._routes: list[Route] = []
+        self._not_found = not_found
+        self._bad_method = bad_method
+
+    def add(
+        self, name: str, method: str, template: str, handler: Handler, authenticated: bool = True
+    ) -> None:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+        self._routes.append(Route(name, method, re.compile(f"^{regex}$"), handler, authenticated))
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        allowed = []
+        for route in self._routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return route, found.groupdict()
+            allowed.append(route.method)
+        if allowed:
+            raise self._bad_method(f"Method {method} is not allowed on {path}")
+        raise self._not_found(f"No resource at {path}")
+
+
+Dispatch = Callable[[Request], Reply]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "SectigoEmulator/1.0"
+    sys_version = ""
+    server: HttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Access logs are the stats' job; stay quiet."""
+
+    def _handle(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self._write(Response.json(400, {"status": 400, "message": str(exc), "errorCode": -1}))
+            self.close_connection = True
+            return
+        split = urlsplit(self.path)
+        request = Request(
+            method=self.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers=self.headers,
+            body=body,
+        )
+        with self.server.in_flight():
+            reply = self.server.dispatch(request)
+            if isinstance(reply, Response):
+                self._write(reply)
+                return
+        if isinstance(reply, Drop):
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if isinstance(reply, Hang):
+            self.server.stopping.wait(reply.seconds)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError("request body too large")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0 or length > MAX_BODY:
+            raise ValueError("request body too large")
+        return self.rfile.read(length) if length else b""
+
+    def _write(self, response: Response) -> None:
+        self.send_response(response.status, HTTPStatus(response.status).phrase)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+class HttpServer(ThreadingHTTPServer):
+    """One listener; ``serve_in_thread`` and ``stop`` make it easy to embed and to stop cleanly."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, host: str, port: int, dispatch: Dispatch) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, port), _Handler)
+        self.dispatch = dispatch
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Mark a request as being answered, so that ``stop`` waits for its reply."""
+        with self._idle:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    @property
+    def url(self) -> str:
+        host, port = str(self.server_address[0]), self.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    def serve_in_thread(self, name: str) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, finish the replies under way (up to ``grace`` s), release held ones."""
+        self.stopping.set()
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=grace)
+        self.server_close()

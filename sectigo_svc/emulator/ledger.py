@@ -1,0 +1,279 @@
+"""Batches, issued certificates and licences: the emulator's whole mutable state, behind one lock.
+
+The outcome of a batch (its certificates, or why it is rejected) is computed when it is created,
+outside the lock; it becomes visible when the issue delay has passed. Licences move with it: held at
+creation, issued or given back when the batch settles, so ``ordered == issued + held + available``
+holds at every instant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sectigo_svc.emulator.bundles import IssuedItem
+from sectigo_svc.emulator.ca import Revocation
+from sectigo_svc.emulator.catalog import USER_ID, Profile
+
+Outcome = Literal["issued", "rejected", "broken"]
+FIRST_BATCH_ID = 10000
+ORDER_NUMBER_OFFSET = 90000
+
+
+class InsufficientLicences(Exception):
+    """The authority has fewer licences left than the batch needs."""
+
+
+class RevocationRefused(Exception):
+    """The revocation request is understood but cannot be carried out."""
+
+
+class AlreadyRevoked(RevocationRefused):
+    """The certificate was revoked before."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a batch turns into once processed."""
+
+    outcome: Outcome
+    items: tuple[IssuedItem, ...] = ()
+    reason: str = ""
+
+
+@dataclass
+class Batch:
+    batch_id: int
+    batch_name: str
+    profile: Profile
+    size: int
+    created: dt.datetime
+    started: float
+    ready_at: float
+    result: Settled
+    password: str | None
+    stuck: bool
+    settled: bool = False
+    collected: bool = False
+
+    @property
+    def order_number(self) -> int:
+        return self.batch_id + ORDER_NUMBER_OFFSET
+
+    def status(self, now: float) -> str:
+        if not self.settled:
+            halfway = self.started + (self.ready_at - self.started) / 2
+            moving = now > self.started and (self.stuck or now > halfway)
+            return "PROCESSING" if moving else "CREATED"
+        if self.result.outcome == "rejected":
+            return "REJECTED"
+        if self.result.outcome == "broken":
+            return "BROKEN"
+        return "COLLECTED" if self.collected else "READY_FOR_DOWNLOAD"
+
+    @property
+    def downloadable(self) -> bool:
+        return self.settled and self.result.outcome == "issued"
+
+    def processing_info(self) -> dict[str, int]:
+        if not self.settled:
+            return {"active": self.size, "success": 0, "failed": 0}
+        if self.result.outcome == "issued":
+            return {"active": 0, "success": self.size, "failed": 0}
+        return {"active": 0, "success": 0, "failed": self.size}
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        status = self.status(now)
+        return {
+            "batchId": self.batch_id,
+            "orderNumber": self.order_number,
+            "creationDate": sectigo_time(self.created),
+            "profile": self.profile.name,
+            "size": self.size,
+            "status": status,
+            "active": not self.settled,
+            "batchName": self.batch_name,
+            "rejectReason": self.result.reason if self.settled else "",
+            "generatorParametersValues": None,
+            "userId": USER_ID,
+            "downloadable": self.downloadable,
+            "rejectable": status in ("CREATED", "PROCESSING"),
+        }
+
+
+@dataclass
+class CertificateRecord:
+    serial: int
+    common_name: str
+    profile_id: int
+    device_id: str
+    created: dt.datetime
+    revocation: Revocation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "deviceId": self.device_id,
+            "commonName": self.common_name,
+            "serialNumber": format(self.serial, "X"),
+            "creationDate": sectigo_time(self.created),
+            "status": "REVOKED" if self.revocation else "ISSUED",
+        }
+
+
+def sectigo_time(when: dt.datetime) -> str:
+    """Sectigo's own timestamp form: ``2020-12-10T16:35:32.805+0000``."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+
+
+@dataclass
+class Ledger:
+    """All batches, certificates and licence counters; every method is thread-safe."""
+
+    starting_balances: dict[int, int]
+    monotonic: Callable[[], float]
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_BATCH_ID))
+    _batches: dict[int, Batch] = field(default_factory=dict)
+    _certificates: dict[int, CertificateRecord] = field(default_factory=dict)
+    _available: dict[int, int] = field(default_factory=dict)
+    _held: dict[int, int] = field(default_factory=dict)
+    _issued: int = 0
+
+    def __post_init__(self) -> None:
+        self._available = dict(self.starting_balances)
+        self._held = dict.fromkeys(self.starting_balances, 0)
+
+    def create(
+        self,
+        profile: Profile,
+        batch_name: str,
+        size: int,
+        result: Settled,
+        password: str | None,
+        delay: float,
+        stuck: bool,
+    ) -> dict[str, Any]:
+        """Record a batch and hold its licences; the reply is the BatchResponse JSON."""
+        authority = profile.authority_id
+        now = self.monotonic()
+        with self._lock:
+            if self._available.get(authority, 0) < size:
+                raise InsufficientLicences(
+                    f"Not enough licences: authority {authority} has "
+                    f"{self._available.get(authority, 0)}, the batch needs {size}"
+                )
+            self._available[authority] -= size
+            self._held[authority] = self._held.get(authority, 0) + size
+            batch = Batch(
+                batch_id=next(self._ids),
+                batch_name=batch_name,
+                profile=profile,
+                size=size,
+                created=dt.datetime.now(dt.UTC),
+                started=now,
+                ready_at=now + delay,
+                result=result,
+                password=password,
+                stuck=stuck,
+            )
+            self._batches[batch.batch_id] = batch
+            return batch.to_json(now)
+
+    def _settle(self, now: float) -> None:
+        """Turn every due batch into its outcome. Caller holds the lock."""
+        for batch in self._batches.values():
+            if batch.settled or batch.stuck or now < batch.ready_at:
+                continue
+            batch.settled = True
+            authority = batch.profile.authority_id
+            self._held[authority] -= batch.size
+            if batch.result.outcome != "issued":
+                self._available[authority] += batch.size
+                continue
+            self._issued += batch.size
+            for item in batch.result.items:
+                serial = item.certificate.serial_number
+                self._certificates[serial] = CertificateRecord(
+                    serial=serial,
+                    common_name=item.common_name,
+                    profile_id=batch.profile.profile_id,
+                    device_id=str(uuid.uuid4()),
+                    created=dt.datetime.now(dt.UTC),
+                )
+
+    def release_stuck(self) -> None:
+        with self._lock:
+            for batch in self._batches.values():
+                batch.stuck = False
+
+    def batch(self, batch_id: int) -> tuple[Batch, float] | None:
+        """The batch (settled if due) and the instant its status was read at."""
+        now = self.monotonic()
+        with self._lock:
+            self._settle(now)
+            found = self._batches.get(batch_id)
+            return (found, now) if found else None
+
+    def batch_json(self, batch_id: int) -> dict[str, Any] | None:
+        found = self.batch(batch_id)
+        return found[0].to_json(found[1]) if found else None
+
+    def mark_collected(self, batch_id: int) -> None:
+        with self._lock:
+            self._batches[batch_id].collected = True
+
+    def list_batches(self, name: str | None, status: str | None) -> list[dict[str, Any]]:
+        now = self.monotonic()
+        with self._lock:
+            self._settle(now)
+            return [
+                b.to_json(now)
+                for b in sorted(self._batches.values(), key=lambda b: b.batch_id)
+                if (name is None or b.batch_name == name)
+                and (status is None or b.status(now) == status)
+            ]
+
+    def balances(self) -> dict[int, int]:
+        with self._lock:
+            self._settle(self.monotonic())
+            return dict(self._available)
+
+    def licences(self) -> dict[str, int]:
+        with self._lock:
+            self._settle(self.monotonic())
+            return {"ordered": sum(self.starting_balances.values()), "issued": self._issued}
+
+    def find(self, common_name: str | None, serial: int | None) -> list[dict[str, Any]]:
+        with self._lock:
+            self._settle(self.monotonic())
+            return [
+                record.to_json()
+                for record in self._certificates.values()
+                if (common_name is None or record.common_name.lower() == common_name.lower())
+                and (serial is None or record.serial == serial)
+            ]
+
+    def revoke(self, profile_id: int, serial: int, reason_code: int) -> bool:
+        """Revoke; False when the serial is unknown. Refuses another profile's certificate."""
+        with self._lock:
+            self._settle(self.monotonic())
+            record = self._certificates.get(serial)
+            if record is None:
+                return False
+            if record.profile_id != profile_id:
+                raise RevocationRefused(
+                    f"Certificate {serial:X} was not issued under profile {profile_id}"
+                )
+            if record.revocation is not None:
+                raise AlreadyRevoked(f"Certificate {serial:X} is already revoked")
+            record.revocation = Revocation(serial, dt.datetime.now(dt.UTC), reason_code)
+            return True
+
+    def revocations(self) -> list[Revocation]:
+        with self._lock:
+            return [r.revocation for r in self._certificates.values() if r.revocation]
