@@ -8,7 +8,11 @@ STATE := .state
 EMULATOR_PORT ?= 8831
 EMULATOR_MANAGEMENT_PORT ?= 8832
 
-.PHONY: install system-deps lint test run emulator bench clean
+PROTOS := $(shell find protos -name '*.proto')
+PROTOC = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos \
+	--python_out=$(1) --grpc_python_out=$(1) --mypy_out=$(1) --mypy_grpc_out=$(1) $(PROTOS)
+
+.PHONY: install system-deps lint protos protos-check test run emulator bench clean
 
 install: $(STAMP)
 
@@ -22,7 +26,18 @@ $(STAMP): pyproject.toml | system-deps
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-lint: install
+# Regenerate the committed protobuf code after changing a .proto.
+protos: install
+	$(call PROTOC,.)
+
+# Fails when the committed generated code differs from what the .proto files generate.
+protos-check: install
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(call PROTOC,$$tmp) >/dev/null && \
+	for f in $$(cd "$$tmp" && find . -type f); do \
+		cmp -s "$$tmp/$$f" "$$f" || { echo "generated code is stale: $$f (run make protos)"; exit 1; }; \
+	done && echo "generated protobuf code is current"
+
+lint: install protos-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

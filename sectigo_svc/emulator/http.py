@@ -245,7 +245,9 @@ class HttpServer(ThreadingHTTPServer):
         return f"http://{shown}:{port}"
 
     def serve_in_thread(self, name: str) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+        )
         self._thread.start()
 
     def stop(self, grace: float = 10.0) -> None:
