@@ -1,75 +1,23 @@
-"""``sectigo-svc``: the operator command (run the emulator; the service arrives with its issue)."""
+"""``sectigo-svc``: the operator command: serve, make development certificates, run the emulator."""
 
 from __future__ import annotations
 
-import json
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
-from sectigo_svc.emulator import Emulator, EmulatorConfig, FaultRule
-from sectigo_svc.emulator.config import Account, EmulatorConfigError
-from sectigo_svc.emulator.faults import CHAOS_PRESET
-
-_ENV = "SECTIGO_EMULATOR_"
-
-
-def _env(name: str) -> str:
-    return _ENV + name.upper().replace("-", "_")
-
-
-def _balance(
-    _: click.Context, __: click.Parameter, values: tuple[str, ...]
-) -> tuple[tuple[int, int], ...]:
-    parsed = []
-    for value in values:
-        authority, sep, amount = value.partition("=")
-        if not sep or not authority.strip().isdigit() or not amount.strip().isdigit():
-            raise click.BadParameter(f"{value!r}: expected AUTHORITY_ID=N, e.g. 1=100")
-        parsed.append((int(authority), int(amount)))
-    return tuple(parsed)
-
-
-def _accounts(
-    _: click.Context, __: click.Parameter, values: tuple[str, ...]
-) -> tuple[Account, ...]:
-    accounts = []
-    for value in values:
-        name, sep, password = value.partition(":")
-        if not sep or not name or not password:
-            raise click.BadParameter("expected NAME:PASSWORD")
-        accounts.append(Account(name, password, authorized=False))
-    return tuple(accounts)
-
-
-def _rate(_: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise click.BadParameter(f"{param.name}: a rate is between 0 and 1")
-    return value
-
-
-def _start_faults(options: dict[str, Any]) -> tuple[FaultRule, ...]:
-    rules: list[FaultRule] = list(CHAOS_PRESET) if options["chaos"] else []
-    if options["latency_ms"]:
-        rules.append(FaultRule(kind="latency", latency_ms=options["latency_ms"]))
-    if options["error_rate"]:
-        rules.append(FaultRule(kind="error", rate=options["error_rate"]))
-    if options["throttle_rate"]:
-        rules.append(
-            FaultRule(
-                kind="throttle", rate=options["throttle_rate"], retry_after=options["retry_after"]
-            )
-        )
-    if options["drop_rate"]:
-        rules.append(FaultRule(kind="drop", rate=options["drop_rate"]))
-    if options["hang_rate"]:
-        rules.append(FaultRule(kind="hang", rate=options["hang_rate"]))
-    return tuple(rules)
+from sectigo_svc import logs
+from sectigo_svc.app import Application
+from sectigo_svc.config import ConfigError, ServiceConfig
+from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, make_dev_certs
+from sectigo_svc.emulator.cli import emulator
+from sectigo_svc.sealing import SealingError
+from sectigo_svc.sectigo.credentials import Credentials
+from sectigo_svc.sectigo.errors import SectigoError
+from sectigo_svc.store.base import StoreError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,125 +26,38 @@ def main() -> None:
     """Run and operate the sectigo-svc certificate authority service."""
 
 
+main.add_command(emulator)
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar=_env("host"))
 @click.option(
-    "--port", default=8831, show_default=True, type=click.IntRange(0, 65535), envvar=_env("port")
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    envvar="SECTIGO_SVC_CONFIG",
+    help="TOML settings file; SECTIGO_SVC_* environment variables override it.",
 )
+@click.option("--listen", help="host:port to listen on (overrides SECTIGO_SVC_LISTEN).")
 @click.option(
-    "--management-port",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    envvar=_env("management_port"),
-    help="Test-only management API port (0: any free port).",
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Plain text, no client authentication: development only.",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=_env("state_dir"),
-    help="Keep the CA across restarts here (fresh CA per run without it).",
-)
-@click.option("--username", default="tester", show_default=True, envvar=_env("username"))
-@click.option(
-    "--password", default="supersecretsquirrel", envvar=_env("password"), show_default=False
-)
-@click.option(
-    "--unauthorized-user",
-    multiple=True,
-    callback=_accounts,
-    envvar=_env("unauthorized_user"),
-    help="NAME:PASSWORD of an account without authority (login gets 403).",
-)
-@click.option(
-    "--issue-delay",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    envvar=_env("issue_delay"),
-)
-@click.option(
-    "--access-lifetime",
-    default=600,
-    show_default=True,
-    type=click.IntRange(1),
-    envvar=_env("access_lifetime"),
-)
-@click.option(
-    "--refresh-lifetime",
-    default=7200,
-    show_default=True,
-    type=click.IntRange(1),
-    envvar=_env("refresh_lifetime"),
-)
-@click.option(
-    "--balance",
-    multiple=True,
-    callback=_balance,
-    envvar=_env("balance"),
-    help="AUTHORITY_ID=N licence balance; repeatable.",
-)
-@click.option(
-    "--reject-common-name",
-    multiple=True,
-    envvar=_env("reject_common_name"),
-    help="Reject batches whose common name matches this regex; repeatable.",
-)
-@click.option(
-    "--status-text",
-    type=click.Choice(["prose", "constant"]),
-    default="prose",
-    show_default=True,
-    envvar=_env("status_text"),
-)
-@click.option(
-    "--pkcs12-encryption",
-    type=click.Choice(["aes", "3des"]),
-    default="aes",
-    show_default=True,
-    envvar=_env("pkcs12_encryption"),
-)
-@click.option(
-    "--key-type",
-    type=click.Choice(["rsa2048", "rsa4096", "ec256"]),
-    default="rsa2048",
-    show_default=True,
-    envvar=_env("key_type"),
-)
-@click.option("--latency-ms", type=click.IntRange(0), default=0, envvar=_env("latency_ms"))
-@click.option("--error-rate", type=float, callback=_rate, envvar=_env("error_rate"))
-@click.option("--throttle-rate", type=float, callback=_rate, envvar=_env("throttle_rate"))
-@click.option("--retry-after", type=click.IntRange(0), default=1, envvar=_env("retry_after"))
-@click.option("--drop-rate", type=float, callback=_rate, envvar=_env("drop_rate"))
-@click.option("--hang-rate", type=float, callback=_rate, envvar=_env("hang_rate"))
-@click.option("--stuck", is_flag=True, envvar=_env("stuck"), help="Keep new batches in PROCESSING.")
-@click.option(
-    "--chaos", is_flag=True, envvar=_env("chaos"), help="A mild mix of latency and faults."
-)
-def emulator(**options: Any) -> None:
-    """Run the Sectigo IoT Manager emulator until SIGTERM or SIGINT."""
+def serve(config_file: Path | None, listen: str | None, insecure: bool | None) -> None:
+    """Serve the CertificateAuthority gRPC API until SIGTERM or SIGINT."""
+    overrides = {k: v for k, v in (("listen", listen), ("insecure", insecure)) if v is not None}
     try:
-        config = EmulatorConfig(
-            host=options["host"],
-            port=options["port"],
-            management_port=options["management_port"],
-            state_dir=options["state_dir"],
-            username=options["username"],
-            password=options["password"],
-            unauthorized_users=options["unauthorized_user"],
-            issue_delay=options["issue_delay"],
-            access_lifetime=options["access_lifetime"],
-            refresh_lifetime=options["refresh_lifetime"],
-            balances=options["balance"],
-            reject_common_names=tuple(options["reject_common_name"]),
-            status_text=options["status_text"],
-            pkcs12_encryption=options["pkcs12_encryption"],
-            key_type=options["key_type"],
-            faults=_start_faults(options),
-            stuck=options["stuck"],
+        config = ServiceConfig.load(config_file, overrides=overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    logs.configure(config.log_level, config.log_format)
+    try:
+        credentials = Credentials.load(
+            config.sectigo_username or None, password_file=config.sectigo_password_file
         )
-        server = Emulator(config)
-    except (EmulatorConfigError, OSError) as exc:
+        app = Application(config, credentials)
+    except (SectigoError, SealingError, StoreError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     stop = threading.Event()
 
@@ -205,16 +66,34 @@ def emulator(**options: Any) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server.start()
-    ready = {
-        "event": "emulator listening",
-        "api": server.api_url,
-        "management": server.management_url,
-        "username": config.username,
-    }
-    click.echo(json.dumps(ready))
-    sys.stdout.flush()
+    app.start()
     while not stop.wait(1.0):
         pass
-    server.stop()
-    click.echo(json.dumps({"event": "emulator stopped"}))
+    app.stop()
+
+
+@main.command("dev-certs")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", "hosts", multiple=True, help="Server name or IP (repeatable).")
+@click.option("--client", "clients", multiple=True, help="Client identity name (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Make a new CA and reissue everything.")
+def dev_certs(
+    directory: Path, hosts: tuple[str, ...], clients: tuple[str, ...], overwrite: bool
+) -> None:
+    """Make a development CA, a server certificate and client certificates in DIRECTORY."""
+    try:
+        made = make_dev_certs(
+            directory,
+            hosts=hosts or DEFAULT_HOSTS,
+            clients=clients or DEFAULT_CLIENTS,
+            overwrite=overwrite,
+        )
+    except DevCertsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"development PKI in {made.directory}")
+    click.echo(f"  CA:      {made.ca}")
+    click.echo(f"  server:  {made.server_cert} / {made.server_key}")
+    for name in made.clients:
+        cert, key = made.client(name)
+        click.echo(f"  client:  {name}: {cert} / {key}")
+    click.echo(f"  policy:  {made.policy}")

@@ -1,0 +1,159 @@
+"""The composition root: builds every part of the service from its config, starts and stops it.
+
+Nothing else constructs these parts; tests build an Application exactly as ``sectigo-svc serve``
+does, on port 0 against an emulator.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from sectigo_svc.authz import Policy
+from sectigo_svc.config import ServiceConfig
+from sectigo_svc.domain.catalog import Catalog
+from sectigo_svc.domain.models import CertificateRequest, Subject
+from sectigo_svc.domain.notifier import Notifier
+from sectigo_svc.domain.orders import order_params
+from sectigo_svc.domain.service import CertificateService, IssuanceSettings
+from sectigo_svc.domain.tracker import Tracker, TrackerSettings
+from sectigo_svc.rpc.interceptor import CallInterceptor
+from sectigo_svc.rpc.server import ROLES, SERVICE_NAME, TlsFiles, build_server
+from sectigo_svc.rpc.servicer import CertificateAuthorityServicer
+from sectigo_svc.sealing import Sealer, load_or_create_key
+from sectigo_svc.sectigo.client import SectigoClient
+from sectigo_svc.sectigo.config import Environment, SectigoConfig
+from sectigo_svc.sectigo.credentials import Credentials
+from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.store.sqlite import SqliteStore
+
+CATALOG_TTL = 60.0
+READINESS_RETRY_MAX = 30.0
+
+
+class Application:
+    """The running service: store, Sectigo client, tracker, and the gRPC server."""
+
+    def __init__(self, config: ServiceConfig, credentials: Credentials) -> None:
+        self.config = config
+        self._log = structlog.get_logger("sectigo_svc")
+        key = load_or_create_key(config.data_key_path, create=config.data_key_file is None)
+        self.store = SqliteStore(config.database_path, Sealer(key))
+        self.sectigo = SectigoClient.build(
+            SectigoConfig(
+                endpoint=config.sectigo_endpoint,
+                environment=Environment.parse(config.sectigo_environment),
+                read_timeout=config.sectigo_timeout,
+                pool_size=config.grpc_workers + config.tracker_workers,
+                token_cache_dir=config.sectigo_token_cache_dir,
+            ),
+            credentials,
+        )
+        self.catalog = Catalog(self.sectigo, CATALOG_TTL)
+        self.notifier = Notifier()
+        self._defaults = Subject(
+            organization=config.subject_organization,
+            locality=config.subject_locality,
+            state=config.subject_state,
+            country=config.subject_country,
+        )
+        self.tracker = Tracker(
+            self.store,
+            self.sectigo,
+            self.notifier,
+            self._order_params,
+            TrackerSettings(
+                workers=config.tracker_workers,
+                min_interval=config.poll_min_interval,
+                max_interval=config.poll_max_interval,
+                give_up_after=config.give_up_after,
+                step_timeout=config.sectigo_timeout * 2,
+            ),
+        )
+        self.service = CertificateService(
+            self.store,
+            self.sectigo,
+            self.catalog,
+            self.notifier,
+            IssuanceSettings(
+                default_authority_id=config.default_authority_id,
+                batch_prefix=config.batch_prefix,
+                subject_defaults=self._defaults,
+            ),
+            wake=self.tracker.wake,
+        )
+        policy = Policy.load(config.policy_file) if config.policy_file else None
+        tls = None
+        if not config.insecure:
+            assert config.tls_cert and config.tls_key and config.tls_client_ca
+            tls = TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca)
+        self.hosted = build_server(
+            CertificateAuthorityServicer(self.service),
+            CallInterceptor(
+                SERVICE_NAME, ROLES, policy, config.insecure, config.sectigo_timeout * 2
+            ),
+            config.listen,
+            tls,
+            config.grpc_workers,
+            config.max_concurrent_rpcs,
+        )
+        self._stopping = threading.Event()
+        self._ready = threading.Event()
+        self._readiness = threading.Thread(target=self._become_ready, name="readiness", daemon=True)
+
+    def _order_params(
+        self, request: CertificateRequest, password: str, deadline: Deadline
+    ) -> dict[str, str]:
+        parameters = self.catalog.parameters(request.spec.profile_id, deadline)
+        return order_params(request.spec, password, parameters, self._defaults)
+
+    @property
+    def port(self) -> int:
+        return self.hosted.port
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    def start(self) -> None:
+        if self.config.insecure:
+            self._log.warning(
+                "serving PLAIN TEXT without client authentication: development only",
+                listen=self.address,
+            )
+        resumed = self.tracker.start()
+        self.hosted.server.start()
+        self._readiness.start()
+        self._log.info("sectigo-svc started", listen=self.address, resumed=resumed)
+
+    def _become_ready(self) -> None:
+        """Turn health SERVING once the store answers and Sectigo accepts the credentials."""
+        wait = 0.5
+        while not self._stopping.is_set():
+            try:
+                self.store.ping()
+                self.catalog.authorities(Deadline.after(self.config.sectigo_timeout))
+            except Exception as exc:  # any failure means "not ready yet"
+                self._log.warning("not ready yet", cause=str(exc), retry_in=wait)
+                self._stopping.wait(wait)
+                wait = min(wait * 2, READINESS_RETRY_MAX)
+                continue
+            self.hosted.set_serving(True)
+            self._ready.set()
+            self._log.info("ready: serving")
+            return
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, drain in-flight RPCs for ``grace`` seconds, stop the tracker, close."""
+        self._stopping.set()
+        self.hosted.set_serving(False)
+        self.hosted.server.stop(self.config.shutdown_grace if grace is None else grace).wait()
+        self.tracker.stop()
+        self.sectigo.close()
+        self.store.close()
+        self._log.info("sectigo-svc stopped")

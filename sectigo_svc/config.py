@@ -1,0 +1,207 @@
+"""The service's settings: one typed, frozen object, read once at start and passed in explicitly.
+
+Every setting has a name, a type, a default and a meaning (``help``); it is read from a TOML file
+(``--config``), then from the environment as ``SECTIGO_SVC_<NAME>``, the environment winning. The
+Sectigo password is not a setting: it comes from ``SECTIGO_PASSWORD`` or a secret file, so this
+object can be printed and logged whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+ENV_PREFIX = "SECTIGO_SVC_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names it as the operator would set it."""
+
+
+def setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything `sectigo-svc serve` can be told. See docs/settings.md for the generated table."""
+
+    listen: str = setting("127.0.0.1:9443", "host:port the gRPC server listens on")
+    tls_cert: Path | None = setting(None, "server certificate (PEM) for TLS")
+    tls_key: Path | None = setting(None, "server private key (PEM) for TLS")
+    tls_client_ca: Path | None = setting(
+        None, "CA bundle (PEM) that client certificates must chain to"
+    )
+    insecure: bool = setting(
+        False, "serve plain text without client authentication (development only; warns)"
+    )
+    policy_file: Path | None = setting(None, "TOML policy mapping caller identities to roles")
+    state_dir: Path = setting(Path(".state/service"), "where the embedded store and data key live")
+    database: Path | None = setting(
+        None, "SQLite file of the request store (default: state_dir/requests.db)"
+    )
+    data_key_file: Path | None = setting(
+        None,
+        "base64 AES-256 key sealing secrets at rest (default: state_dir/data.key, generated 0600)",
+    )
+    sectigo_endpoint: str = setting("https://iot.sectigo.com", "Sectigo IoT Manager API base URL")
+    sectigo_environment: str = setting(
+        "production", "production, staging or testing: which endpoints are allowed"
+    )
+    sectigo_username: str = setting("", "Sectigo account username (or SECTIGO_USERNAME)")
+    sectigo_password_file: Path | None = setting(
+        None, "file holding the Sectigo password (else SECTIGO_PASSWORD)"
+    )
+    sectigo_token_cache_dir: Path | None = setting(
+        None, "directory of the token cache file (default: the user cache directory)"
+    )
+    sectigo_timeout: float = setting(30.0, "read timeout of one Sectigo HTTP call, seconds")
+    default_authority_id: int = setting(1, "Sectigo authority used when a request names none")
+    batch_prefix: str = setting("sectigo-svc", "prefix of the Sectigo batch names of requests")
+    subject_organization: str = setting("", "organizationName used when a profile needs one")
+    subject_locality: str = setting("", "localityName used when a profile needs one")
+    subject_state: str = setting("", "stateOrProvinceName used when a profile needs one")
+    subject_country: str = setting("", "countryName used when a profile needs one")
+    tracker_workers: int = setting(4, "background workers driving Sectigo batches")
+    poll_min_interval: float = setting(0.5, "first interval between batch status checks, seconds")
+    poll_max_interval: float = setting(
+        30.0, "longest interval between batch status checks, seconds"
+    )
+    give_up_after: float = setting(86400.0, "seconds after which an unfinished request FAILS")
+    grpc_workers: int = setting(16, "threads serving RPCs")
+    max_concurrent_rpcs: int = setting(64, "RPCs in flight before new ones get RESOURCE_EXHAUSTED")
+    shutdown_grace: float = setting(10.0, "seconds in-flight RPCs get to finish on SIGTERM")
+    log_format: str = setting("auto", "json, console, or auto (console on a terminal)")
+    log_level: str = setting("info", "debug, info, warning or error")
+
+    def __post_init__(self) -> None:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(f"{_env('listen')}: {self.listen!r} is not host:port")
+        tls = (self.tls_cert, self.tls_key, self.tls_client_ca)
+        if not self.insecure and None in tls:
+            raise ConfigError(
+                f"{_env('tls_cert')}, {_env('tls_key')} and {_env('tls_client_ca')} are required "
+                f"(mutual TLS), unless {_env('insecure')}=true for development"
+            )
+        if not self.insecure and self.policy_file is None:
+            raise ConfigError(f"{_env('policy_file')}: required with mutual TLS")
+        for name in (
+            "tls_cert",
+            "tls_key",
+            "tls_client_ca",
+            "policy_file",
+            "sectigo_password_file",
+        ):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{_env(name)}: {path} is not a readable file")
+        positive = (
+            "tracker_workers",
+            "grpc_workers",
+            "max_concurrent_rpcs",
+            "default_authority_id",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{_env(name)}: must be at least 1")
+        if not 0 < self.poll_min_interval <= self.poll_max_interval:
+            raise ConfigError(
+                f"{_env('poll_min_interval')}/{_env('poll_max_interval')}: need 0 < min <= max"
+            )
+        for name in ("give_up_after", "sectigo_timeout", "shutdown_grace"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{_env(name)}: must be positive")
+        if self.log_format not in ("json", "console", "auto"):
+            raise ConfigError(f"{_env('log_format')}: must be json, console or auto")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"{_env('log_level')}: must be debug, info, warning or error")
+        if not self.batch_prefix or len(self.batch_prefix) > 40:
+            raise ConfigError(f"{_env('batch_prefix')}: must be 1 to 40 characters")
+
+    @property
+    def database_path(self) -> Path:
+        return self.database or self.state_dir / "requests.db"
+
+    @property
+    def data_key_path(self) -> Path:
+        return self.data_key_file or self.state_dir / "data.key"
+
+    @classmethod
+    def load(
+        cls,
+        file: Path | None = None,
+        environ: Mapping[str, str] = os.environ,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> ServiceConfig:
+        """Defaults, then the TOML file, then the environment, then explicit overrides."""
+        values: dict[str, Any] = {}
+        if file is not None:
+            values.update(_from_file(file))
+        for name in _field_names():
+            raw = environ.get(_env(name))
+            if raw is not None:
+                values[name] = raw
+        values.update(overrides or {})
+        hints = get_type_hints(cls)
+        parsed = {name: _parse(name, hints[name], value) for name, value in values.items()}
+        return cls(**parsed)
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """(environment variable, TOML key, default, meaning) of every setting, for the docs."""
+    rows = []
+    for spec in dataclasses.fields(ServiceConfig):
+        default = "" if spec.default is None else str(spec.default)
+        rows.append((_env(spec.name), spec.name, default, str(spec.metadata["help"])))
+    return rows
+
+
+def _env(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(ServiceConfig)]
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    unknown = sorted(set(data) - set(_field_names()))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
+    return data
+
+
+def _parse(name: str, hint: Any, value: Any) -> Any:
+    """Coerce an environment string (or TOML value) to the setting's type, naming it on failure."""
+    kinds = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+    kind = next(k for k in kinds if k is not type(None))
+    if value is None or (value == "" and type(None) in kinds):
+        return None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind is Path:
+            return Path(str(value)).expanduser()
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{_env(name)}: {value!r} is not a valid {kind.__name__}") from None

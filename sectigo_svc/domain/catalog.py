@@ -1,0 +1,74 @@
+"""The account's authorities and profile parameters, cached briefly.
+
+Issuing checks an order against these before recording it; fetching them on every request would
+put two Sectigo reads in front of every issuance for data that changes rarely.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from sectigo_svc.domain.errors import InvalidArgument, ResourceExhausted
+from sectigo_svc.domain.upstream import upstream
+from sectigo_svc.sectigo.client import SectigoClient
+from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.sectigo.models import Authority, ProfileParameter
+
+
+class Catalog:
+    """Cached reads of authorities and profile parameters; thread-safe."""
+
+    def __init__(
+        self, sectigo: SectigoClient, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._sectigo = sectigo
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._authorities: tuple[float, tuple[Authority, ...]] | None = None
+        self._parameters: dict[int, tuple[float, tuple[ProfileParameter, ...]]] = {}
+
+    def _fresh(self, fetched_at: float) -> bool:
+        return self._clock() - fetched_at < self._ttl
+
+    def authorities(self, deadline: Deadline | None) -> tuple[Authority, ...]:
+        with self._lock:
+            cached = self._authorities
+        if cached is not None and self._fresh(cached[0]):
+            return cached[1]
+        with upstream("list authorities"):
+            found = self._sectigo.authorities(deadline)
+        with self._lock:
+            self._authorities = (self._clock(), found)
+        return found
+
+    def authority(self, authority_id: int, deadline: Deadline | None) -> Authority:
+        """The enabled authority to issue through, with licences left, or a clear refusal."""
+        for authority in self.authorities(deadline):
+            if authority.id == authority_id:
+                if not authority.enabled:
+                    raise InvalidArgument("authority_id", f"authority {authority_id} is disabled")
+                if authority.balance <= 0:
+                    raise ResourceExhausted(f"authority {authority_id} has no licences left")
+                return authority
+        raise InvalidArgument("authority_id", f"authority {authority_id} is not available")
+
+    def parameters(
+        self, profile_id: int, deadline: Deadline | None
+    ) -> tuple[ProfileParameter, ...]:
+        with self._lock:
+            cached = self._parameters.get(profile_id)
+        if cached is not None and self._fresh(cached[0]):
+            return cached[1]
+        with upstream("read profile parameters"):
+            found = self._sectigo.profile_parameters(profile_id, deadline)
+        with self._lock:
+            self._parameters[profile_id] = (self._clock(), found)
+        return found
+
+    def forget_authorities(self) -> None:
+        """Drop cached balances, e.g. after Sectigo refused an order for lack of licences."""
+        with self._lock:
+            self._authorities = None

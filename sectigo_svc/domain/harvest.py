@@ -1,0 +1,50 @@
+"""Turns a downloaded batch ZIP into what the store keeps for a READY request.
+
+A server-key batch yields the PKCS#12 as Sectigo made it, its key and chain; a CSR batch yields
+the chain whose leaf carries the CSR's public key, and nothing else: a certificate for another key
+is an error, never a result.
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from sectigo_svc.domain.models import CertificateRequest, IssuedCertificate, KeySource
+from sectigo_svc.sectigo.archive import open_pem_zip, open_pkcs12_zip
+from sectigo_svc.sectigo.errors import ArchiveError
+
+
+def _pem(certificates: tuple[x509.Certificate, ...]) -> str:
+    return "".join(c.public_bytes(Encoding.PEM).decode() for c in certificates)
+
+
+def _spki(certificate: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
+    return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def harvest(
+    request: CertificateRequest, archive: bytes, password: str
+) -> tuple[IssuedCertificate, x509.Certificate]:
+    """The certificate to store and its leaf, or :class:`ArchiveError` when it does not fit."""
+    if request.spec.key_source is KeySource.SERVER:
+        bundle = open_pkcs12_zip(archive, password)
+        key_pem = bundle.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        issued = IssuedCertificate(
+            certificate_pem=_pem((bundle.leaf,)),
+            chain_pem=_pem(bundle.chain),
+            pkcs12=bundle.pkcs12,
+            private_key_pem=key_pem.decode(),
+        )
+        return issued, bundle.leaf
+    wanted = _spki(x509.load_pem_x509_csr(request.spec.csr_pem.encode()))
+    for entry in open_pem_zip(archive):
+        if _spki(entry.leaf) == wanted:
+            issued = IssuedCertificate(_pem((entry.leaf,)), _pem(entry.chain))
+            return issued, entry.leaf
+    raise ArchiveError("no certificate in the archive carries the CSR's public key")

@@ -1,0 +1,426 @@
+"""CertificateService: the rules of issuing, reading, downloading and revoking certificates.
+
+Promises: a request is validated and checked against the profile before it is recorded, and
+recorded before anything is sent to Sectigo; the same (caller, request_id) always yields the same
+request; callers act only on their own requests unless admin; every issue, download and revoke is
+audited with the identity that did it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import secrets
+import string
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sectigo_svc.domain import validation
+from sectigo_svc.domain.catalog import Catalog
+from sectigo_svc.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from sectigo_svc.domain.models import (
+    AuditEntry,
+    CertificateRequest,
+    IssueSpec,
+    KeySource,
+    RequestState,
+    Subject,
+    batch_name_for,
+)
+from sectigo_svc.domain.notifier import Notifier
+from sectigo_svc.domain.orders import order_params
+from sectigo_svc.domain.revocation import Revoker
+from sectigo_svc.domain.upstream import upstream
+from sectigo_svc.sectigo.client import SectigoClient
+from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.sectigo.models import (
+    Authority,
+    FindResult,
+    Licenses,
+    Profile,
+    ProfileDetail,
+    ProfileParameter,
+)
+from sectigo_svc.sectigo.reasons import RevocationReason
+from sectigo_svc.store.base import ListQuery, RequestStore
+
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.~"
+ALL_OWNERS = "*"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the identity from its certificate, and whether policy makes it admin."""
+
+    identity: str
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class ServerKeyInput:
+    common_name: str
+    dns_names: tuple[str, ...] = ()
+    subject: Subject = Subject()
+    pkcs12_password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class IssueInput:
+    """An IssueCertificate call as received: exactly one of ``csr_pem`` and ``server_key``."""
+
+    request_id: str
+    csr_pem: str = ""
+    server_key: ServerKeyInput | None = None
+    authority_id: int = 0
+
+
+@dataclass(frozen=True)
+class IssuanceSettings:
+    """How the service orders: the default authority, batch naming, subject defaults."""
+
+    default_authority_id: int
+    batch_prefix: str = "sectigo-svc"
+    subject_defaults: Subject = Subject()
+    password_length: int = 24
+
+
+@dataclass(frozen=True)
+class Issued:
+    request: CertificateRequest
+    created: bool
+    pkcs12_password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Download:
+    request: CertificateRequest
+    certificate_pem: str
+    chain_pem: str
+    pkcs12: bytes = b""
+    pkcs12_password: str = field(default="", repr=False)
+    private_key_pem: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    requests: list[CertificateRequest]
+    next_page_token: str
+
+
+class CertificateService:
+    def __init__(
+        self,
+        store: RequestStore,
+        sectigo: SectigoClient,
+        catalog: Catalog,
+        notifier: Notifier,
+        settings: IssuanceSettings,
+        wake: Callable[[tuple[str, str]], None],
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._store = store
+        self._sectigo = sectigo
+        self._catalog = catalog
+        self._notifier = notifier
+        self._settings = settings
+        self._wake = wake
+        self._clock = clock
+        self._revoker = Revoker(store, sectigo, notifier, clock)
+
+    # Issuing ------------------------------------------------------------------------------------
+
+    def issue(self, caller: Caller, request: IssueInput, deadline: Deadline | None) -> Issued:
+        request_id = validation.request_id(request.request_id)
+        spec, password = self._spec(request)
+        existing = self._store.get(caller.identity, request_id)
+        if existing is not None:
+            return self._replay(existing, spec, password)
+        authority = self._catalog.authority(spec.authority_id, deadline)
+        spec = IssueSpec(**{**vars(spec), "profile_id": authority.profile_id})
+        if spec.key_source is KeySource.SERVER:
+            password = password or self._new_password()
+            parameters = self._catalog.parameters(authority.profile_id, deadline)
+            order_params(spec, password, parameters, self._settings.subject_defaults)
+        now = self._clock()
+        record = CertificateRequest(
+            owner=caller.identity,
+            request_id=request_id,
+            spec=spec,
+            fingerprint=spec.fingerprint(),
+            batch_name=batch_name_for(self._settings.batch_prefix, caller.identity, request_id),
+            state=RequestState.PENDING,
+            created_at=now,
+            updated_at=now,
+            reason="recorded; waiting to be sent to Sectigo",
+        )
+        stored, created = self._store.create(record, password or None)
+        if not created:
+            return self._replay(stored, spec, password)
+        self._audit(caller, "issue", stored, f"{spec.key_source.value} {spec.common_name}")
+        self._notifier.changed(stored.key)
+        self._wake(stored.key)
+        return Issued(stored, True, password)
+
+    def _spec(self, request: IssueInput) -> tuple[IssueSpec, str]:
+        authority_id = request.authority_id or self._settings.default_authority_id
+        if authority_id < 0:
+            raise InvalidArgument("authority_id", "must be positive")
+        if bool(request.csr_pem) == (request.server_key is not None):
+            raise InvalidArgument("key", "give exactly one of csr_pem and server_key")
+        if request.csr_pem:
+            parsed = validation.csr(request.csr_pem)
+            spec = IssueSpec(
+                key_source=KeySource.CSR,
+                common_name=parsed.common_name,
+                dns_names=parsed.dns_names,
+                subject=parsed.subject,
+                authority_id=authority_id,
+                profile_id=0,
+                csr_pem=parsed.pem,
+            )
+            return spec, ""
+        key = request.server_key
+        assert key is not None
+        common_name = validation.dns_name(key.common_name, "server_key.common_name")
+        password = key.pkcs12_password
+        if password:
+            validation.pkcs12_password(password, "server_key.pkcs12_password")
+        spec = IssueSpec(
+            key_source=KeySource.SERVER,
+            common_name=common_name,
+            dns_names=validation.dns_names(common_name, key.dns_names, "server_key.dns_names"),
+            subject=validation.subject(key.subject, "server_key.subject"),
+            authority_id=authority_id,
+            profile_id=0,
+        )
+        return spec, password
+
+    def _replay(self, stored: CertificateRequest, spec: IssueSpec, password: str) -> Issued:
+        """A retry: the same body gets the stored request back, a different one is refused."""
+        stored_password = self._store.pkcs12_password(*stored.key) or ""
+        if stored.fingerprint != spec.fingerprint() or (password and password != stored_password):
+            raise AlreadyExists(
+                f"request_id {stored.request_id} is already used by a request with another body"
+            )
+        return Issued(stored, False, stored_password)
+
+    def _new_password(self) -> str:
+        length = self._settings.password_length
+        return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+
+    # Reading -------------------------------------------------------------------------------------
+
+    def _owner(self, caller: Caller, owner: str) -> str:
+        if not owner or owner == caller.identity:
+            return caller.identity
+        if not caller.admin:
+            raise PermissionDenied("only admins may act on another identity's requests")
+        return owner
+
+    def get(self, caller: Caller, owner: str, request_id: str) -> CertificateRequest:
+        owner = self._owner(caller, owner)
+        found = self._store.get(owner, validation.request_id(request_id))
+        if found is None:
+            raise NotFound(f"no request {request_id} for {owner}")
+        return found
+
+    def list(
+        self,
+        caller: Caller,
+        owner: str,
+        states: frozenset[RequestState],
+        common_name: str,
+        page_size: int,
+        page_token: str,
+    ) -> ListPage:
+        if owner == ALL_OWNERS:
+            if not caller.admin:
+                raise PermissionDenied("only admins may list every identity's requests")
+            scope: str | None = None
+        else:
+            scope = self._owner(caller, owner)
+        if not 0 <= page_size <= 500:
+            raise InvalidArgument("page_size", "must be between 1 and 500 (0 means 50)")
+        page = self._store.list_requests(
+            ListQuery(
+                owner=scope,
+                states=states,
+                common_name=common_name.strip(),
+                limit=page_size or 50,
+                after=_decode_token(page_token),
+            )
+        )
+        token = _encode_token(page.next_cursor) if page.next_cursor is not None else ""
+        return ListPage(list(page.requests), token)
+
+    def watch(
+        self,
+        caller: Caller,
+        owner: str,
+        request_id: str,
+        active: Callable[[], bool],
+        poll_interval: float = 1.0,
+    ) -> Iterator[CertificateRequest]:
+        """The current record, then every later version in order, until a terminal state.
+
+        Versions come from the store's history, so none is skipped however fast they change;
+        the notifier makes local changes immediate, the poll catches other replicas'.
+        """
+        current = self.get(caller, owner, request_id)
+        yield current
+        seen = current.version
+        terminal = current.state.terminal
+        while not terminal and active():
+            generation = self._notifier.generation(current.key)
+            newer = self._store.history(*current.key, seen)
+            for version in newer:
+                yield version
+                seen = version.version
+                terminal = version.state.terminal
+                if terminal:
+                    break
+            if not newer:
+                self._notifier.wait(current.key, generation, poll_interval)
+
+    def download(
+        self, caller: Caller, owner: str, request_id: str, include_private_key: bool
+    ) -> Download:
+        request = self.get(caller, owner, request_id)
+        if request.state not in (RequestState.READY, RequestState.REVOKED):
+            raise FailedPrecondition(
+                f"request {request_id} is {request.state.value}, not READY; watch it first"
+            )
+        certificate = self._store.certificate(*request.key)
+        if certificate is None:
+            raise FailedPrecondition(f"request {request_id} has no stored certificate")
+        is_owner = caller.identity == request.owner
+        if include_private_key:
+            if not is_owner:
+                raise PermissionDenied("only the request's owner may download its private key")
+            if request.spec.key_source is KeySource.CSR:
+                raise FailedPrecondition("a CSR request's private key never left the caller")
+        self._audit(caller, "download", request, f"private_key={include_private_key}")
+        with_secrets = is_owner and request.spec.key_source is KeySource.SERVER
+        return Download(
+            request=request,
+            certificate_pem=certificate.certificate_pem,
+            chain_pem=certificate.chain_pem,
+            pkcs12=certificate.pkcs12 if with_secrets else b"",
+            pkcs12_password=(self._store.pkcs12_password(*request.key) or "")
+            if with_secrets
+            else "",
+            private_key_pem=certificate.private_key_pem if include_private_key else "",
+        )
+
+    # Sectigo-wide reads and revocation -----------------------------------------------------------
+
+    def find(self, common_name: str, serial_number: str, deadline: Deadline | None) -> FindResult:
+        if bool(common_name) == bool(serial_number):
+            raise InvalidArgument("criterion", "give exactly one of common_name and serial_number")
+        serial = validation.serial_number(serial_number) if serial_number else ""
+        name = validation.dns_name(common_name, "common_name") if common_name else ""
+        with upstream("find certificates"):
+            return self._sectigo.find(common_name=name, serial_number=serial, deadline=deadline)
+
+    def revoke(
+        self,
+        caller: Caller,
+        *,
+        request_id: str,
+        serial_number: str,
+        owner: str,
+        profile_id: int,
+        reason: RevocationReason,
+        deadline: Deadline | None,
+    ) -> tuple[str, CertificateRequest | None]:
+        """Revoke at Sectigo, then mark the request REVOKED; safe to retry."""
+        if bool(request_id) == bool(serial_number):
+            raise InvalidArgument("target", "give exactly one of request_id and serial_number")
+        if request_id:
+            request: CertificateRequest | None = self.get(caller, owner, request_id)
+        else:
+            serial = validation.serial_number(serial_number)
+            request = self._store.by_serial(serial)
+            if request is None and not caller.admin:
+                raise PermissionDenied(
+                    "only admins may revoke certificates this service did not issue"
+                )
+            if request is not None and request.owner != caller.identity and not caller.admin:
+                raise PermissionDenied("the certificate belongs to another identity")
+            if request is None:
+                profile = profile_id or self._default_profile(deadline)
+                self._revoker.revoke_serial(profile, serial, reason, deadline)
+                self._audit_serial(caller, serial, reason)
+                return serial, None
+        assert request is not None
+        revoked = self._revoker.revoke_request(request, reason, deadline)
+        self._audit(
+            caller, "revoke", revoked, f"serial={revoked.serial_number} reason={reason.value}"
+        )
+        return revoked.serial_number, revoked
+
+    def _default_profile(self, deadline: Deadline | None) -> int:
+        return self._catalog.authority(self._settings.default_authority_id, deadline).profile_id
+
+    def _audit_serial(self, caller: Caller, serial: str, reason: RevocationReason) -> None:
+        self._store.record_audit(
+            AuditEntry(
+                self._clock(),
+                caller.identity,
+                "revoke",
+                "",
+                "",
+                f"serial={serial} reason={reason.value}",
+            )
+        )
+
+    def authorities(self, deadline: Deadline | None) -> tuple[Authority, ...]:
+        with upstream("list authorities"):
+            return self._sectigo.authorities(deadline)
+
+    def licenses(self, deadline: Deadline | None) -> Licenses:
+        with upstream("read licences"):
+            return self._sectigo.licenses(deadline)
+
+    def profiles(self, deadline: Deadline | None) -> tuple[Profile, ...]:
+        with upstream("list profiles"):
+            return self._sectigo.profiles(deadline)
+
+    def profile(
+        self, profile_id: int, deadline: Deadline | None
+    ) -> tuple[ProfileDetail, tuple[ProfileParameter, ...]]:
+        if profile_id <= 0:
+            raise InvalidArgument("profile_id", "must be a positive profile id")
+        with upstream(f"read profile {profile_id}"):
+            detail = self._sectigo.profile_detail(profile_id, deadline)
+            return detail, self._sectigo.profile_parameters(profile_id, deadline)
+
+    def _audit(self, caller: Caller, action: str, request: CertificateRequest, detail: str) -> None:
+        self._store.record_audit(
+            AuditEntry(
+                self._clock(), caller.identity, action, request.owner, request.request_id, detail
+            )
+        )
+
+
+def _encode_token(cursor: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{cursor}".encode()).decode()
+
+
+def _decode_token(token: str) -> int | None:
+    if not token:
+        return None
+    try:
+        version, _, cursor = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if version != "v1":
+            raise ValueError(version)
+        return int(cursor)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument("page_token", "is not a token this service returned") from None

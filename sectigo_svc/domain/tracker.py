@@ -1,0 +1,363 @@
+"""The tracker: a background worker pool that drives every unfinished request to a terminal state.
+
+Each step reads the request from the store, does one thing at Sectigo, and writes the outcome back
+with compare-and-set, so a step interrupted at any point (even ``kill -9``) is simply done again on
+the next start. Submitting is guarded twice over: the attempt is recorded before the order is sent,
+and a request with an earlier attempt is first looked up by its batch name, so an order whose
+answer was lost is adopted rather than paid for twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import heapq
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from sectigo_svc.domain.errors import InvalidArgument
+from sectigo_svc.domain.harvest import harvest
+from sectigo_svc.domain.models import CertificateRequest, IssuedCertificate, KeySource, RequestState
+from sectigo_svc.domain.notifier import Notifier
+from sectigo_svc.sectigo import errors as sectigo
+from sectigo_svc.sectigo.batch_status import BatchStatus
+from sectigo_svc.sectigo.client import SectigoClient
+from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.sectigo.models import BatchResponse
+from sectigo_svc.store.base import RequestStore, StaleUpdate
+
+Key = tuple[str, str]
+READY_STATES = frozenset({BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED})
+REFUSED_STATES = frozenset(
+    {BatchStatus.REJECTED, BatchStatus.NOT_ACCEPTABLE, BatchStatus.BROKEN, BatchStatus.FAILED}
+)
+OrderParams = Callable[[CertificateRequest, str, Deadline], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """Polling pace: fast at first, then slower, bounded; and when to give up."""
+
+    workers: int = 4
+    min_interval: float = 0.5
+    max_interval: float = 30.0
+    backoff: float = 1.6
+    give_up_after: float = 24 * 3600.0
+    step_timeout: float = 60.0
+
+
+class Tracker:
+    def __init__(
+        self,
+        store: RequestStore,
+        sectigo_client: SectigoClient,
+        notifier: Notifier,
+        order_params: OrderParams,
+        settings: TrackerSettings,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._store = store
+        self._sectigo = sectigo_client
+        self._notifier = notifier
+        self._order_params = order_params
+        self._settings = settings
+        self._clock = clock
+        self._log = structlog.get_logger("sectigo_svc.tracker")
+        self._jitter = random.Random()  # noqa: S311 - spreading polls, not cryptography
+        self._wakeup = threading.Condition()
+        self._queue: list[tuple[float, int, Key]] = []
+        self._due: dict[Key, float] = {}
+        self._checks: dict[Key, int] = {}
+        self._running: set[Key] = set()
+        self._again: set[Key] = set()
+        self._order = itertools.count()
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    # Scheduling ----------------------------------------------------------------------------------
+
+    def start(self) -> int:
+        """Resume every unfinished request and start the workers; returns how many resumed."""
+        active = self._store.active()
+        for request in active:
+            self.wake(request.key)
+        for number in range(self._settings.workers):
+            thread = threading.Thread(target=self._work, name=f"tracker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._log.info("tracker started", resumed=len(active), workers=self._settings.workers)
+        return len(active)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the steps under way (each is bounded by ``step_timeout``) and stop."""
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify_all()
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        self._threads.clear()
+
+    def wake(self, key: Key, delay: float = 0.0) -> None:
+        """Look at the request after ``delay`` seconds (sooner if already due sooner).
+
+        A request being worked on right now is looked at again as soon as that step ends.
+        """
+        due = time.monotonic() + delay
+        with self._wakeup:
+            if key in self._running:
+                self._again.add(key)
+                return
+            if key in self._due and self._due[key] <= due:
+                return
+            self._due[key] = due
+            heapq.heappush(self._queue, (due, next(self._order), key))
+            self._wakeup.notify()
+
+    def pending(self) -> int:
+        with self._wakeup:
+            return len(self._due) + len(self._running)
+
+    def _next(self) -> Key | None:
+        with self._wakeup:
+            while not self._stopping:
+                now = time.monotonic()
+                if self._queue and self._queue[0][0] <= now:
+                    due, _, key = heapq.heappop(self._queue)
+                    if self._due.get(key) != due:
+                        continue
+                    del self._due[key]
+                    self._running.add(key)
+                    return key
+                wait = self._queue[0][0] - now if self._queue else None
+                self._wakeup.wait(wait)
+            return None
+
+    def _work(self) -> None:
+        while (key := self._next()) is not None:
+            delay: float | None
+            try:
+                delay = self._step(key)
+            except Exception:
+                self._log.exception("tracker step failed", owner=key[0], request_id=key[1])
+                delay = self._backoff(key)
+            with self._wakeup:
+                self._running.discard(key)
+                again = key in self._again
+                self._again.discard(key)
+            if again:
+                self.wake(key)
+            elif delay is not None:
+                self.wake(key, delay)
+            else:
+                self._checks.pop(key, None)
+
+    def _backoff(self, key: Key) -> float:
+        checks = self._checks.get(key, 0)
+        self._checks[key] = checks + 1
+        base = min(
+            self._settings.max_interval,
+            self._settings.min_interval * self._settings.backoff**checks,
+        )
+        return base * self._jitter.uniform(0.8, 1.2)
+
+    # One step ------------------------------------------------------------------------------------
+
+    def _step(self, key: Key) -> float | None:
+        """Advance one request; returns when to look again, or None when it needs no more."""
+        request = self._store.get(*key)
+        if request is None or request.state.terminal:
+            return None
+        age = (self._clock() - request.created_at).total_seconds()
+        if age > self._settings.give_up_after:
+            last = request.sectigo_status or "none"
+            self._finish(
+                request,
+                RequestState.FAILED,
+                f"gave up after {age:.0f} s; last Sectigo status: {last}; last note: "
+                f"{request.reason}",
+            )
+            return None
+        deadline = Deadline.after(self._settings.step_timeout)
+        if request.state is RequestState.PENDING:
+            return self._submit(request, deadline)
+        return self._poll(request, deadline)
+
+    def _save(self, request: CertificateRequest, **changes: Any) -> CertificateRequest:
+        certificate: IssuedCertificate | None = changes.pop("certificate", None)
+        updated = self._store.update(
+            dataclasses.replace(request, updated_at=self._clock(), **changes), certificate
+        )
+        self._notifier.changed(updated.key)
+        return updated
+
+    def _note(self, request: CertificateRequest, reason: str) -> None:
+        if request.reason != reason:
+            self._save(request, reason=reason)
+
+    def _finish(self, request: CertificateRequest, state: RequestState, reason: str) -> None:
+        self._save(request, state=state, reason=reason)
+        self._log.info(
+            "request finished",
+            owner=request.owner,
+            request_id=request.request_id,
+            state=state.value,
+            reason=reason,
+        )
+
+    def _submit(self, request: CertificateRequest, deadline: Deadline) -> float | None:
+        if request.submit_attempts > 0:
+            found = self._sectigo.list_batches(batch_name=request.batch_name, deadline=deadline)
+            if found:
+                return self._adopt(request, min(found, key=lambda b: b.batch_id), "found")
+        spec = request.spec
+        try:
+            params = (
+                self._order_params(request, self._password(request), deadline)
+                if spec.key_source is KeySource.SERVER
+                else {}
+            )
+        except InvalidArgument as exc:
+            self._finish(request, RequestState.REJECTED, f"the profile refuses it: {exc}")
+            return None
+        try:
+            request = self._save(
+                request,
+                submit_attempts=request.submit_attempts + 1,
+                reason="sending the order to Sectigo",
+            )
+        except StaleUpdate:
+            return 0.0
+        try:
+            if spec.key_source is KeySource.SERVER:
+                batch = self._sectigo.create_single_cert_batch(
+                    spec.authority_id, request.batch_name, params, deadline
+                )
+            else:
+                batch = self._sectigo.upload_csr_batch(
+                    spec.profile_id,
+                    spec.csr_pem,
+                    filename=f"{request.request_id}.csr",
+                    batch_name=request.batch_name,
+                    deadline=deadline,
+                )
+        except sectigo.ValidationError as exc:
+            self._finish(
+                request, RequestState.REJECTED, f"Sectigo refused the order: {exc.message}"
+            )
+            return None
+        except sectigo.InsufficientLicences:
+            reason = f"no licences left under authority {spec.authority_id}"
+            self._finish(request, RequestState.FAILED, reason)
+            return None
+        except sectigo.NotFound as exc:
+            self._finish(request, RequestState.FAILED, f"Sectigo does not know it: {exc.message}")
+            return None
+        except sectigo.SectigoError as exc:
+            self._note(
+                request,
+                f"the order's outcome is unknown ({type(exc).__name__}); it will be looked up by "
+                "batch name before anything is sent again",
+            )
+            return self._backoff(request.key)
+        return self._adopt(request, batch, "created")
+
+    def _password(self, request: CertificateRequest) -> str:
+        return self._store.pkcs12_password(*request.key) or ""
+
+    def _adopt(self, request: CertificateRequest, batch: BatchResponse, how: str) -> float:
+        self._save(
+            request,
+            state=RequestState.SUBMITTED,
+            batch_id=batch.batch_id,
+            sectigo_status=batch.status_raw,
+            reason=f"Sectigo batch {batch.batch_id} {how}",
+        )
+        self._log.info(
+            "request submitted",
+            owner=request.owner,
+            request_id=request.request_id,
+            batch_id=batch.batch_id,
+            how=how,
+        )
+        self._checks.pop(request.key, None)
+        return self._settings.min_interval
+
+    def _poll(self, request: CertificateRequest, deadline: Deadline) -> float | None:
+        assert request.batch_id is not None
+        batch_id = request.batch_id
+        try:
+            batch = self._sectigo.batch_detail(batch_id, deadline)
+            status, detail = batch.status, batch.reject_reason
+            if status in (BatchStatus.COLLECTED, BatchStatus.UNKNOWN):
+                text = self._sectigo.batch_status(batch_id, deadline)
+                if text.status is not BatchStatus.UNKNOWN:
+                    status, detail = text.status, detail or text.detail
+            info = self._sectigo.processing_info(batch_id, deadline)
+        except sectigo.NotFound:
+            self._finish(request, RequestState.FAILED, f"Sectigo no longer knows batch {batch_id}")
+            return None
+        except sectigo.SectigoError as exc:
+            self._note(request, f"Sectigo could not be asked about batch {batch_id}: {exc}")
+            return self._backoff(request.key)
+        raw = batch.status_raw
+        if status in READY_STATES and info.active == 0 and info.success > 0:
+            return self._complete(request, raw, deadline)
+        if status in REFUSED_STATES or (info.failed > 0 and info.active == 0 and not info.success):
+            reason = detail or f"Sectigo reports {raw or status.value}"
+            self._save(request, state=RequestState.REJECTED, sectigo_status=raw, reason=reason)
+            return None
+        if status in (BatchStatus.REMOVED_AFTER_EXPIRATION, BatchStatus.REVOKED):
+            reason = f"the batch became {status.value} before it was downloaded"
+            self._save(request, state=RequestState.FAILED, sectigo_status=raw, reason=reason)
+            return None
+        note = (
+            f"Sectigo reports an unknown batch status {raw!r}; still waiting"
+            if status is BatchStatus.UNKNOWN
+            else f"Sectigo is processing batch {batch_id}"
+        )
+        if request.state is not RequestState.PROCESSING or request.sectigo_status != raw:
+            self._save(request, state=RequestState.PROCESSING, sectigo_status=raw, reason=note)
+        return self._backoff(request.key)
+
+    def _complete(self, request: CertificateRequest, raw: str, deadline: Deadline) -> float | None:
+        assert request.batch_id is not None
+        try:
+            archive = self._sectigo.download_bytes(request.batch_id, deadline)
+            certificate, leaf = harvest(request, archive, self._password(request))
+        except sectigo.WrongPassword:
+            self._finish(
+                request, RequestState.FAILED, "the PKCS#12 does not open with its password"
+            )
+            return None
+        except sectigo.ArchiveError as exc:
+            self._finish(request, RequestState.FAILED, f"the downloaded archive is unusable: {exc}")
+            return None
+        except sectigo.SectigoError as exc:
+            self._note(request, f"the download of batch {request.batch_id} failed: {exc}")
+            return self._backoff(request.key)
+        self._save(
+            request,
+            state=RequestState.READY,
+            sectigo_status=raw,
+            reason="issued",
+            serial_number=format(leaf.serial_number, "X"),
+            not_before=leaf.not_valid_before_utc,
+            not_after=leaf.not_valid_after_utc,
+            certificate=certificate,
+        )
+        self._log.info(
+            "request ready",
+            owner=request.owner,
+            request_id=request.request_id,
+            batch_id=request.batch_id,
+            serial=format(leaf.serial_number, "X"),
+        )
+        return None

@@ -1,0 +1,35 @@
+"""What a Sectigo failure means to a caller of the service, decided in one place."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from sectigo_svc.domain import errors
+from sectigo_svc.sectigo import errors as sectigo
+
+
+def translate(exc: sectigo.SectigoError, what: str) -> errors.DomainError:
+    """The domain error for a failed Sectigo call made to do ``what`` (e.g. "find")."""
+    if isinstance(exc, sectigo.DeadlineExceeded):
+        return errors.DeadlineExceeded(f"{what}: the deadline passed while Sectigo was working")
+    if isinstance(exc, sectigo.InsufficientLicences):
+        return errors.ResourceExhausted(f"{what}: no licences left at Sectigo")
+    if isinstance(exc, sectigo.NotFound):
+        return errors.NotFound(f"{what}: Sectigo does not know it")
+    if isinstance(exc, sectigo.ValidationError):
+        return errors.FailedPrecondition(f"{what}: Sectigo refused: {exc.message}")
+    if isinstance(exc, sectigo.RateLimited | sectigo.ServerError):
+        return errors.Unavailable(f"{what}: Sectigo is unavailable", retry_after=exc.retry_after)
+    if isinstance(exc, sectigo.ConnectionFailed | sectigo.OutcomeUnknown):
+        return errors.Unavailable(f"{what}: Sectigo could not be reached")
+    return errors.Unavailable(f"{what}: Sectigo cannot be used now ({type(exc).__name__})")
+
+
+@contextlib.contextmanager
+def upstream(what: str) -> Iterator[None]:
+    """Run Sectigo calls, re-raising their failures as domain errors."""
+    try:
+        yield
+    except sectigo.SectigoError as exc:
+        raise translate(exc, what) from exc

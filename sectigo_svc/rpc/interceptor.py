@@ -1,0 +1,158 @@
+"""The interceptor every CertificateAuthority RPC passes through.
+
+In order: fresh log context, the caller's identity from its verified certificate, the role the RPC
+needs, the deadline for upstream work, then the handler; errors become gRPC statuses through the
+one table in :mod:`sectigo_svc.rpc.status`, and one log line records the call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+import grpc
+import structlog
+
+from sectigo_svc.authz import Identity, IdentityError, Policy, Role, identity_from_pem
+from sectigo_svc.domain.errors import PermissionDenied, Unauthenticated
+from sectigo_svc.domain.service import Caller
+from sectigo_svc.rpc import calls
+from sectigo_svc.rpc.status import INTERNAL_MESSAGE, Outcome, outcome_of
+from sectigo_svc.sectigo.deadline import Deadline
+
+INSECURE_IDENTITY = "anonymous"
+Behavior = Callable[[Any, grpc.ServicerContext], Any]
+
+
+if TYPE_CHECKING:
+    _Interceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    _Interceptor = grpc.ServerInterceptor
+
+
+class CallInterceptor(_Interceptor):
+    """Authenticates, authorizes, bounds, logs and maps errors for one service's RPCs.
+
+    ``roles`` maps each RPC name to the role it needs; RPCs of other services (health,
+    reflection) pass through untouched.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        roles: Mapping[str, Role],
+        policy: Policy | None,
+        insecure: bool,
+        max_upstream_seconds: float,
+    ) -> None:
+        self._prefix = f"/{service}/"
+        self._roles = roles
+        self._policy = policy
+        self._insecure = insecure
+        self._max_upstream = max_upstream_seconds
+        self._log = structlog.get_logger("sectigo_svc.rpc")
+
+    def intercept_service(
+        self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = continuation(details)
+        method: str = details.method
+        if handler is None or not method.startswith(self._prefix):
+            return handler
+        name = method.removeprefix(self._prefix)
+        role = self._roles[name]
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(name, role, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(name, role, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _begin(self, name: str, request: Any, context: grpc.ServicerContext) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            rpc=name, request_id=getattr(request, "request_id", "") or None
+        )
+
+    def _admit(self, role: Role, context: grpc.ServicerContext) -> Caller:
+        identity = self._identity(context)
+        structlog.contextvars.bind_contextvars(identity=identity.name)
+        if self._policy is None:
+            admin = True
+        elif not self._policy.allows(identity, role):
+            raise PermissionDenied(f"{identity.name} does not have the {role.value} role")
+        else:
+            admin = self._policy.is_admin(identity)
+        remaining = context.time_remaining()
+        seconds = self._max_upstream if remaining is None else min(remaining, self._max_upstream)
+        calls.set_call(Caller(identity.name, admin), Deadline.after(seconds))
+        return Caller(identity.name, admin)
+
+    def _identity(self, context: grpc.ServicerContext) -> Identity:
+        if self._insecure:
+            return Identity(INSECURE_IDENTITY, (INSECURE_IDENTITY,))
+        auth = cast(dict[str, list[bytes]], context.auth_context())
+        certificates = auth.get("x509_pem_cert")
+        if not certificates:
+            raise Unauthenticated("a verified client certificate is required")
+        try:
+            return identity_from_pem(certificates[0])
+        except IdentityError as exc:
+            raise Unauthenticated(f"the client certificate names no identity: {exc}") from exc
+
+    def _fail(self, exc: Exception, context: grpc.ServicerContext) -> Outcome:
+        outcome = outcome_of(exc)
+        if outcome is None:
+            self._log.exception("rpc failed unexpectedly")
+            outcome = Outcome(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+        if outcome.trailers:
+            context.set_trailing_metadata(outcome.trailers)
+        return outcome
+
+    def _finish(self, started: float, code: grpc.StatusCode, message: str = "") -> None:
+        self._log.info(
+            "rpc",
+            code=code.name,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            error=message or None,
+        )
+
+    def _unary(self, name: str, role: Role, behavior: Behavior) -> Behavior:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.monotonic()
+            self._begin(name, request, context)
+            try:
+                self._admit(role, context)
+                response = behavior(request, context)
+            except Exception as exc:  # every failure becomes a status here
+                outcome = self._fail(exc, context)
+                self._finish(started, outcome.code, outcome.message)
+                context.abort(outcome.code, outcome.message)
+            self._finish(started, grpc.StatusCode.OK)
+            return response
+
+        return handle
+
+    def _stream(self, name: str, role: Role, behavior: Behavior) -> Behavior:
+        def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            started = time.monotonic()
+            self._begin(name, request, context)
+            try:
+                self._admit(role, context)
+                yield from behavior(request, context)
+            except Exception as exc:  # every failure becomes a status here
+                outcome = self._fail(exc, context)
+                self._finish(started, outcome.code, outcome.message)
+                context.abort(outcome.code, outcome.message)
+            code = grpc.StatusCode.OK if context.is_active() else grpc.StatusCode.CANCELLED
+            self._finish(started, code)
+
+        return handle

@@ -1,0 +1,89 @@
+"""Builds the gRPC server: the servicer behind the interceptor, health, reflection, TLS.
+
+Health starts NOT_SERVING for every service; the application turns it SERVING once the store and
+the Sectigo credentials work, and back to NOT_SERVING when shutting down.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sectigo_svc.api.v1 import ca_pb2, ca_pb2_grpc
+from sectigo_svc.authz import Role
+from sectigo_svc.rpc.interceptor import CallInterceptor
+
+SERVICE_NAME: str = ca_pb2.DESCRIPTOR.services_by_name["CertificateAuthority"].full_name
+ROLES: dict[str, Role] = {
+    method.name: Role.READ
+    for method in ca_pb2.DESCRIPTOR.services_by_name["CertificateAuthority"].methods
+} | {"IssueCertificate": Role.ISSUE, "RevokeCertificate": Role.REVOKE}
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    client_ca: Path
+
+    def credentials(self) -> grpc.ServerCredentials:
+        """Server credentials that require a client certificate chaining to ``client_ca``."""
+        return grpc.ssl_server_credentials(
+            [(self.key.read_bytes(), self.cert.read_bytes())],
+            root_certificates=self.client_ca.read_bytes(),
+            require_client_auth=True,
+        )
+
+
+@dataclass
+class Hosted:
+    server: grpc.Server
+    health: health.HealthServicer
+    port: int
+
+    def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)
+
+
+def build_server(
+    servicer: ca_pb2_grpc.CertificateAuthorityServicer,
+    interceptor: CallInterceptor,
+    listen: str,
+    tls: TlsFiles | None,
+    workers: int,
+    max_concurrent_rpcs: int,
+) -> Hosted:
+    """Bind (``tls`` None means plain text) and register everything; not started yet."""
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+        interceptors=[interceptor],
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        options=[("grpc.so_reuseport", 0)],
+    )
+    ca_pb2_grpc.add_CertificateAuthorityServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer(
+        experimental_non_blocking=True,
+        experimental_thread_pool=ThreadPoolExecutor(max_workers=1, thread_name_prefix="health"),
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    if tls is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, tls.credentials())
+    hosted = Hosted(server, health_servicer, port)
+    hosted.set_serving(False)
+    return hosted

@@ -1,0 +1,110 @@
+"""The CertificateAuthority servicer: protobuf in, domain call, protobuf out. Nothing else.
+
+Identity, roles, deadlines, logging and error statuses are the interceptor's work; each method here
+reads the caller and deadline it established.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo_svc.api.v1 import ca_pb2_grpc
+from sectigo_svc.domain.service import CertificateService
+from sectigo_svc.rpc import calls, convert
+
+
+class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
+    def __init__(self, service: CertificateService, watch_poll_interval: float = 1.0) -> None:
+        self._service = service
+        self._watch_poll = watch_poll_interval
+
+    def IssueCertificate(
+        self, request: pb.IssueCertificateRequest, context: grpc.ServicerContext
+    ) -> pb.CertificateRequest:
+        issued = self._service.issue(calls.caller(), convert.issue_input(request), calls.deadline())
+        return convert.request_message(issued.request, issued.pkcs12_password)
+
+    def GetCertificateRequest(
+        self, request: pb.GetCertificateRequestRequest, context: grpc.ServicerContext
+    ) -> pb.CertificateRequest:
+        found = self._service.get(calls.caller(), request.owner, request.request_id)
+        return convert.request_message(found)
+
+    def ListCertificateRequests(
+        self, request: pb.ListCertificateRequestsRequest, context: grpc.ServicerContext
+    ) -> pb.ListCertificateRequestsResponse:
+        page = self._service.list(
+            calls.caller(),
+            request.owner,
+            convert.states(request.states),
+            request.common_name,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListCertificateRequestsResponse(
+            requests=[convert.request_message(r) for r in page.requests],
+            next_page_token=page.next_page_token,
+        )
+
+    def WatchCertificateRequest(
+        self, request: pb.WatchCertificateRequestRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.CertificateRequest]:
+        for version in self._service.watch(
+            calls.caller(), request.owner, request.request_id, context.is_active, self._watch_poll
+        ):
+            yield convert.request_message(version)
+
+    def DownloadCertificate(
+        self, request: pb.DownloadCertificateRequest, context: grpc.ServicerContext
+    ) -> pb.DownloadCertificateResponse:
+        download = self._service.download(
+            calls.caller(), request.owner, request.request_id, request.include_private_key
+        )
+        return convert.download_message(download)
+
+    def FindCertificates(
+        self, request: pb.FindCertificatesRequest, context: grpc.ServicerContext
+    ) -> pb.FindCertificatesResponse:
+        result = self._service.find(request.common_name, request.serial_number, calls.deadline())
+        return convert.find_message(result)
+
+    def RevokeCertificate(
+        self, request: pb.RevokeCertificateRequest, context: grpc.ServicerContext
+    ) -> pb.RevokeCertificateResponse:
+        serial, revoked = self._service.revoke(
+            calls.caller(),
+            request_id=request.request_id,
+            serial_number=request.serial_number,
+            owner=request.owner,
+            profile_id=request.profile_id,
+            reason=convert.reason(request.reason),
+            deadline=calls.deadline(),
+        )
+        return pb.RevokeCertificateResponse(
+            serial_number=serial,
+            request=convert.request_message(revoked) if revoked else None,
+        )
+
+    def ListAuthorities(
+        self, request: pb.ListAuthoritiesRequest, context: grpc.ServicerContext
+    ) -> pb.ListAuthoritiesResponse:
+        return convert.authorities_message(self._service.authorities(calls.deadline()))
+
+    def GetLicenses(
+        self, request: pb.GetLicensesRequest, context: grpc.ServicerContext
+    ) -> pb.Licenses:
+        return convert.licenses_message(self._service.licenses(calls.deadline()))
+
+    def ListProfiles(
+        self, request: pb.ListProfilesRequest, context: grpc.ServicerContext
+    ) -> pb.ListProfilesResponse:
+        return convert.profiles_message(self._service.profiles(calls.deadline()))
+
+    def GetProfile(
+        self, request: pb.GetProfileRequest, context: grpc.ServicerContext
+    ) -> pb.Profile:
+        detail, parameters = self._service.profile(request.profile_id, calls.deadline())
+        return convert.profile_message(detail, parameters)

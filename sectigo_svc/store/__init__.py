@@ -1,0 +1,1 @@
+"""Where certificate requests, issued certificates and the audit trail are kept."""

@@ -1,0 +1,361 @@
+"""The embedded request store: SQLite in WAL mode, schema versioned and migrated on open.
+
+One connection per thread (SQLite connections are not shared across threads); writes take the
+database's write lock up front (``BEGIN IMMEDIATE``) so compare-and-set updates never interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sectigo_svc.domain.models import (
+    AuditEntry,
+    CertificateRequest,
+    IssuedCertificate,
+    RequestState,
+)
+from sectigo_svc.sealing import Sealer
+from sectigo_svc.store.base import ListQuery, Page, StaleUpdate, StoreError
+from sectigo_svc.store.rows import (
+    REQUEST_COLUMNS,
+    Sealed,
+    from_timestamp,
+    request_from_row,
+    request_values,
+    snapshot_from_json,
+    snapshot_json,
+    to_timestamp,
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE requests (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        batch_name TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        version INTEGER NOT NULL,
+        batch_id INTEGER,
+        sectigo_status TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        submit_attempts INTEGER NOT NULL DEFAULT 0,
+        serial_number TEXT NOT NULL DEFAULT '',
+        not_before REAL,
+        not_after REAL,
+        common_name TEXT NOT NULL,
+        pkcs12_password BLOB,
+        UNIQUE (owner, request_id)
+    );
+    CREATE INDEX requests_state ON requests (state);
+    CREATE INDEX requests_serial ON requests (serial_number);
+    CREATE TABLE certificates (
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        certificate_pem TEXT NOT NULL,
+        chain_pem TEXT NOT NULL,
+        pkcs12 BLOB,
+        private_key BLOB,
+        PRIMARY KEY (owner, request_id)
+    );
+    CREATE TABLE request_history (
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        snapshot TEXT NOT NULL,
+        PRIMARY KEY (owner, request_id, version)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        identity TEXT NOT NULL,
+        action TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
+)
+
+_TERMINAL = tuple(s.value for s in RequestState if s.terminal)
+
+
+class SqliteStore:
+    """A :class:`~sectigo_svc.store.base.RequestStore` in one SQLite file."""
+
+    def __init__(self, path: Path, sealer: Sealer) -> None:
+        self._path = path
+        self._sealed = Sealed(sealer)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        self._migrate()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = sqlite3.connect(
+                    self._path, isolation_level=None, check_same_thread=False, timeout=30
+                )
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the store {self._path}: {exc}") from exc
+            connection.row_factory = sqlite3.Row
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connection()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store write failed: {exc}") from exc
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._connection().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store read failed: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > len(MIGRATIONS):
+                raise StoreError(
+                    f"the store {self._path} has schema {current}, newer than this code "
+                    f"({len(MIGRATIONS)}); upgrade sectigo-svc"
+                )
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._read("SELECT max(version) FROM schema_version")[0][0])
+
+    def create(
+        self, request: CertificateRequest, pkcs12_password: str | None
+    ) -> tuple[CertificateRequest, bool]:
+        values = request_values(request)
+        values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self._write() as db:
+            inserted = db.execute(
+                f"INSERT INTO requests ({columns}) VALUES ({marks}) "  # noqa: S608 - fixed names
+                "ON CONFLICT (owner, request_id) DO NOTHING",
+                tuple(values.values()),
+            ).rowcount
+            row = db.execute(
+                f"SELECT {REQUEST_COLUMNS} FROM requests WHERE owner = ? AND request_id = ?",  # noqa: S608
+                request.key,
+            ).fetchone()
+            stored = request_from_row(dict(row))
+            if inserted == 1:
+                self._remember(db, stored)
+        return stored, inserted == 1
+
+    @staticmethod
+    def _remember(db: sqlite3.Connection, request: CertificateRequest) -> None:
+        db.execute(
+            "INSERT INTO request_history VALUES (?, ?, ?, ?)",
+            (*request.key, request.version, snapshot_json(request)),
+        )
+
+    def get(self, owner: str, request_id: str) -> CertificateRequest | None:
+        rows = self._read(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE owner = ? AND request_id = ?",  # noqa: S608
+            (owner, request_id),
+        )
+        return request_from_row(dict(rows[0])) if rows else None
+
+    def pkcs12_password(self, owner: str, request_id: str) -> str | None:
+        rows = self._read(
+            "SELECT pkcs12_password FROM requests WHERE owner = ? AND request_id = ?",
+            (owner, request_id),
+        )
+        if not rows or rows[0][0] is None:
+            return None
+        return self._sealed.open_password(owner, request_id, bytes(rows[0][0]))
+
+    def update(
+        self, request: CertificateRequest, certificate: IssuedCertificate | None = None
+    ) -> CertificateRequest:
+        values = request_values(request)
+        for fixed in ("owner", "request_id", "spec", "fingerprint", "batch_name", "created_at"):
+            values.pop(fixed)
+        values["version"] = request.version + 1
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._write() as db:
+            changed = db.execute(
+                f"UPDATE requests SET {assignments} "  # noqa: S608 - fixed column names
+                "WHERE owner = ? AND request_id = ? AND version = ?",
+                (*values.values(), *request.key, request.version),
+            ).rowcount
+            if changed != 1:
+                raise StaleUpdate(
+                    f"request {request.request_id} of {request.owner} changed concurrently"
+                )
+            self._remember(db, dataclasses.replace(request, version=request.version + 1))
+            if certificate is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO certificates VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        *request.key,
+                        certificate.certificate_pem,
+                        certificate.chain_pem,
+                        self._sealed.blob(request, "pkcs12", certificate.pkcs12),
+                        self._sealed.blob(
+                            request, "private_key", certificate.private_key_pem.encode()
+                        ),
+                    ),
+                )
+        return self.get(*request.key) or request
+
+    def history(self, owner: str, request_id: str, after_version: int) -> list[CertificateRequest]:
+        rows = self._read(
+            "SELECT snapshot FROM request_history WHERE owner = ? AND request_id = ? "
+            "AND version > ? ORDER BY version",
+            (owner, request_id, after_version),
+        )
+        return [snapshot_from_json(r[0]) for r in rows]
+
+    def list_requests(self, query: ListQuery) -> Page:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.owner is not None:
+            clauses.append("owner = ?")
+            params.append(query.owner)
+        if query.states:
+            clauses.append(f"state IN ({', '.join('?' for _ in query.states)})")
+            params.extend(sorted(s.value for s in query.states))
+        if query.common_name:
+            clauses.append("lower(common_name) = lower(?)")
+            params.append(query.common_name)
+        if query.after is not None:
+            clauses.append("seq < ?")
+            params.append(query.after)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT seq, {REQUEST_COLUMNS} FROM requests {where} "  # noqa: S608
+            "ORDER BY seq DESC LIMIT ?",
+            (*params, query.limit + 1),
+        )
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        cursor = int(rows[-1]["seq"]) if more and rows else None
+        return Page([request_from_row(dict(r)) for r in rows], cursor)
+
+    def active(self) -> list[CertificateRequest]:
+        marks = ", ".join("?" for _ in _TERMINAL)
+        rows = self._read(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE state NOT IN ({marks}) ORDER BY seq",  # noqa: S608
+            _TERMINAL,
+        )
+        return [request_from_row(dict(r)) for r in rows]
+
+    def by_serial(self, serial_number: str) -> CertificateRequest | None:
+        rows = self._read(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE serial_number = ?",  # noqa: S608
+            (serial_number.upper(),),
+        )
+        return request_from_row(dict(rows[0])) if rows else None
+
+    def certificate(self, owner: str, request_id: str) -> IssuedCertificate | None:
+        rows = self._read(
+            "SELECT certificate_pem, chain_pem, pkcs12, private_key FROM certificates "
+            "WHERE owner = ? AND request_id = ?",
+            (owner, request_id),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return IssuedCertificate(
+            certificate_pem=row["certificate_pem"],
+            chain_pem=row["chain_pem"],
+            pkcs12=self._sealed.open_blob(owner, request_id, "pkcs12", row["pkcs12"]),
+            private_key_pem=self._sealed.open_blob(
+                owner, request_id, "private_key", row["private_key"]
+            ).decode(),
+        )
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO audit (at, identity, action, owner, request_id, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    to_timestamp(entry.at),
+                    entry.identity,
+                    entry.action,
+                    entry.owner,
+                    entry.request_id,
+                    entry.detail,
+                ),
+            )
+
+    def audit_log(
+        self, owner: str | None = None, request_id: str | None = None
+    ) -> list[AuditEntry]:
+        clauses, params = [], []
+        for column, value in (("owner", owner), ("request_id", request_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT at, identity, action, owner, request_id, detail FROM audit {where} "  # noqa: S608
+            "ORDER BY id",
+            tuple(params),
+        )
+        return [
+            AuditEntry(
+                at=from_timestamp(r["at"]) or dt.datetime.now(dt.UTC),
+                identity=r["identity"],
+                action=r["action"],
+                owner=r["owner"],
+                request_id=r["request_id"],
+                detail=r["detail"],
+            )
+            for r in rows
+        ]
+
+    def ping(self) -> None:
+        self._read("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
