@@ -49,16 +49,10 @@ emulator: install
 	$(BIN)/sectigo-svc emulator --host 127.0.0.1 --port $(EMULATOR_PORT) \
 		--management-port $(EMULATOR_MANAGEMENT_PORT) --state-dir $(STATE)/emulator --issue-delay 2
 
+# The whole stack on loopback: development PKI, the Sectigo emulator, the service with mutual TLS.
 run: install
-	@echo "Starting the Sectigo emulator on http://127.0.0.1:$(EMULATOR_PORT) (Ctrl-C stops it)."
-	@echo "  Log in:  curl -s -H 'Content-Type: application/json' \\"
-	@echo "             -d '{\"username\":\"tester\",\"password\":\"supersecretsquirrel\"}' \\"
-	@echo "             http://127.0.0.1:$(EMULATOR_PORT)/auth/pwd"
-	@echo "  Then:    curl -s -H \"Authorization: Bearer \$$TOKEN\" \\"
-	@echo "             http://127.0.0.1:$(EMULATOR_PORT)/api/v1/authorities/allowed"
-	@echo "  Faults:  curl -s -X POST -d '{\"kind\":\"error\",\"count\":3}' http://127.0.0.1:$(EMULATOR_MANAGEMENT_PORT)/faults"
-	@echo "  Docs:    docs/emulator.md"
-	@$(MAKE) --no-print-directory emulator
+	$(BIN)/sectigo-svc dev --state-dir $(STATE) --emulator-port $(EMULATOR_PORT) \
+		--management-port $(EMULATOR_MANAGEMENT_PORT)
 
 bench: install
 	$(BIN)/python bench/bench_client.py

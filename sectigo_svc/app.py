@@ -149,7 +149,12 @@ class Application:
         return self._ready.wait(timeout)
 
     def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING, drain in-flight RPCs for ``grace`` seconds, stop the tracker, close."""
+        """NOT_SERVING, drain in-flight RPCs for ``grace`` seconds, stop the tracker, close.
+
+        Stopping twice is harmless.
+        """
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self.hosted.set_serving(False)
         self.hosted.server.stop(self.config.shutdown_grace if grace is None else grace).wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -13,6 +14,7 @@ from sectigo_svc import logs
 from sectigo_svc.app import Application
 from sectigo_svc.config import ConfigError, ServiceConfig
 from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, make_dev_certs
+from sectigo_svc.devstack import start_dev_stack, usage
 from sectigo_svc.emulator.cli import emulator
 from sectigo_svc.sealing import SealingError
 from sectigo_svc.sectigo.credentials import Credentials
@@ -59,6 +61,13 @@ def serve(config_file: Path | None, listen: str | None, insecure: bool | None) -
         app = Application(config, credentials)
     except (SectigoError, SealingError, StoreError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    app.start()
+    _wait_for_signal()
+    app.stop()
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
@@ -66,10 +75,33 @@ def serve(config_file: Path | None, listen: str | None, insecure: bool | None) -
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    app.start()
     while not stop.wait(1.0):
         pass
-    app.stop()
+
+
+@main.command()
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".state"),
+    show_default=True,
+)
+@click.option("--listen", default="127.0.0.1:9443", show_default=True)
+@click.option("--emulator-port", default=8831, show_default=True)
+@click.option("--management-port", default=8832, show_default=True)
+@click.option("--issue-delay", default=2.0, show_default=True)
+def dev(
+    state_dir: Path, listen: str, emulator_port: int, management_port: int, issue_delay: float
+) -> None:
+    """Run the emulator and the service together with development certificates."""
+    logs.configure("info", "console")
+    try:
+        stack = start_dev_stack(state_dir, listen, emulator_port, management_port, issue_delay)
+    except (SectigoError, SealingError, StoreError, DevCertsError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(usage(stack, grpcurl=str(Path(sys.executable).with_name("grpcurl"))))
+    _wait_for_signal()
+    stack.stop()
 
 
 @main.command("dev-certs")

@@ -7,6 +7,9 @@ is an error, never a result.
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -28,6 +31,12 @@ def _spki(certificate: x509.Certificate | x509.CertificateSigningRequest) -> byt
     return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
+def _entry(archive: bytes, name: str) -> bytes:
+    """The raw bytes of one ZIP entry (the PKCS#12 exactly as Sectigo made it)."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
+        return bundle.read(name)
+
+
 def harvest(
     request: CertificateRequest, archive: bytes, password: str
 ) -> tuple[IssuedCertificate, x509.Certificate]:
@@ -38,7 +47,7 @@ def harvest(
         issued = IssuedCertificate(
             certificate_pem=_pem((bundle.leaf,)),
             chain_pem=_pem(bundle.chain),
-            pkcs12=bundle.pkcs12,
+            pkcs12=_entry(archive, bundle.name),
             private_key_pem=key_pem.decode(),
         )
         return issued, bundle.leaf
