@@ -129,3 +129,7 @@ def dev_certs(
         cert, key = made.client(name)
         click.echo(f"  client:  {name}: {cert} / {key}")
     click.echo(f"  policy:  {made.policy}")
+
+
+if __name__ == "__main__":
+    main()
