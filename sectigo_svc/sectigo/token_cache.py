@@ -1,0 +1,128 @@
+"""The token cache file: one per (endpoint, username), owner-only, atomic, shared between processes.
+
+The file name is a hash of the endpoint and username, so tokens of one account or one Sectigo
+never reach a client of another, and the file holds only the two tokens: never the username or
+the password. Writes go to a temporary file in the same directory (created 0600), are flushed,
+then renamed over the old file, so a reader sees the old or the new pair, never half of one. A
+lock file serialises the read-refresh-write sequence between processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import filelock
+import platformdirs
+
+from sectigo_svc.sectigo.models import Tokens
+
+APP_NAME = "sectigo-svc"
+FORMAT_VERSION = 1
+OWNER_ONLY = 0o600
+PRIVATE_DIR = 0o700
+
+
+def default_cache_dir() -> Path:
+    """The platform's per-user cache directory for the service's tokens."""
+    return platformdirs.user_cache_path(APP_NAME) / "tokens"
+
+
+class TokenCache:
+    """Reads and writes the cached tokens of one account at one endpoint."""
+
+    def __init__(
+        self,
+        directory: Path,
+        endpoint: str,
+        username: str,
+        *,
+        lock_timeout: float,
+        logger: Any,
+    ) -> None:
+        self._key = hashlib.sha256(f"{endpoint.rstrip('/')}\n{username}".encode()).hexdigest()
+        self._directory = directory
+        self._path = directory / f"{self._key[:32]}.json"
+        self._lock = filelock.FileLock(
+            str(self._path) + ".lock", timeout=lock_timeout, mode=OWNER_ONLY
+        )
+        self._log = logger
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the cross-process lock; if it cannot be had in time, go on without it.
+
+        Going on is safe: the worst outcome of two processes renewing at once is one extra login.
+        """
+        self._ensure_directory()
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            self._log.warning("sectigo token cache lock timed out", path=str(self._lock.lock_file))
+            yield
+            return
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def load(self) -> Tokens | None:
+        """The cached pair, or None when there is no usable cache file."""
+        try:
+            mode = self._path.stat().st_mode
+            raw = self._path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._log.warning("sectigo token cache unreadable", error=type(exc).__name__)
+            return None
+        if stat.S_IMODE(mode) & 0o077:
+            self._log.warning(
+                "sectigo token cache was readable by others; fixed", path=str(self._path)
+            )
+            self._path.chmod(OWNER_ONLY)
+        try:
+            data = json.loads(raw)
+            if data.get("version") != FORMAT_VERSION or data.get("key") != self._key:
+                return None
+            return Tokens(str(data["accessToken"]), str(data["refreshToken"]))
+        except (ValueError, KeyError, AttributeError, TypeError):
+            self._log.warning("sectigo token cache malformed; ignored", path=str(self._path))
+            return None
+
+    def save(self, tokens: Tokens) -> None:
+        """Replace the cached pair atomically with an owner-only file."""
+        self._ensure_directory()
+        data = {
+            "version": FORMAT_VERSION,
+            "key": self._key,
+            "accessToken": tokens.access_token,
+            "refreshToken": tokens.refresh_token,
+        }
+        fd, temp_name = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self._directory)
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), OWNER_ONLY)
+                json.dump(data, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            temp.replace(self._path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _ensure_directory(self) -> None:
+        if not self._directory.is_dir():
+            self._directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
