@@ -13,11 +13,12 @@ import structlog
 from sectigo_svc.authz import Policy
 from sectigo_svc.config import ServiceConfig
 from sectigo_svc.domain.catalog import Catalog
-from sectigo_svc.domain.models import CertificateRequest, Subject
+from sectigo_svc.domain.models import CertificateRequest, RequestState, Subject
 from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.orders import order_params
 from sectigo_svc.domain.service import CertificateService, IssuanceSettings
 from sectigo_svc.domain.tracker import Tracker, TrackerSettings
+from sectigo_svc.metrics import Metrics, MetricsEndpoint
 from sectigo_svc.rpc.interceptor import CallInterceptor
 from sectigo_svc.rpc.server import ROLES, SERVICE_NAME, TlsFiles, build_server
 from sectigo_svc.rpc.servicer import CertificateAuthorityServicer
@@ -38,6 +39,7 @@ class Application:
     def __init__(self, config: ServiceConfig, credentials: Credentials) -> None:
         self.config = config
         self._log = structlog.get_logger("sectigo_svc")
+        self.metrics = Metrics()
         key = load_or_create_key(config.data_key_path, create=config.data_key_file is None)
         self.store = SqliteStore(config.database_path, Sealer(key))
         self.sectigo = SectigoClient.build(
@@ -49,8 +51,12 @@ class Application:
                 token_cache_dir=config.sectigo_token_cache_dir,
             ),
             credentials,
+            observer=self.metrics,
         )
         self.catalog = Catalog(self.sectigo, CATALOG_TTL)
+        self.metrics.track_requests(self._request_counts)
+        self.metrics.track_balances(self._balances)
+        self._metrics_endpoint: MetricsEndpoint | None = None
         self.notifier = Notifier()
         self._defaults = Subject(
             organization=config.subject_organization,
@@ -70,6 +76,7 @@ class Application:
                 give_up_after=config.give_up_after,
                 step_timeout=config.sectigo_timeout * 2,
             ),
+            self.catalog.forget_authorities,
         )
         self.service = CertificateService(
             self.store,
@@ -91,12 +98,19 @@ class Application:
         self.hosted = build_server(
             CertificateAuthorityServicer(self.service),
             CallInterceptor(
-                SERVICE_NAME, ROLES, policy, config.insecure, config.sectigo_timeout * 2
+                SERVICE_NAME,
+                ROLES,
+                policy,
+                config.insecure,
+                config.sectigo_timeout * 2,
+                max_streams=max(1, config.grpc_workers // 2),
+                observe=self.metrics.rpc,
             ),
             config.listen,
             tls,
             config.grpc_workers,
             config.max_concurrent_rpcs,
+            probe_listen=config.health_listen,
         )
         self._stopping = threading.Event()
         self._ready = threading.Event()
@@ -108,9 +122,21 @@ class Application:
         parameters = self.catalog.parameters(request.spec.profile_id, deadline)
         return order_params(request.spec, password, parameters, self._defaults)
 
+    def _request_counts(self) -> dict[str, int]:
+        return {state.value: 0 for state in RequestState} | self.store.count_by_state()
+
+    def _balances(self) -> dict[int, int]:
+        deadline = Deadline.after(self.config.sectigo_timeout)
+        return {a.id: a.balance for a in self.catalog.authorities(deadline)}
+
     @property
     def port(self) -> int:
         return self.hosted.port
+
+    @property
+    def metrics_port(self) -> int:
+        """The metrics endpoint's port, 0 when metrics are not served."""
+        return self._metrics_endpoint.port if self._metrics_endpoint else 0
 
     @property
     def address(self) -> str:
@@ -124,7 +150,9 @@ class Application:
                 listen=self.address,
             )
         resumed = self.tracker.start()
-        self.hosted.server.start()
+        if self.config.metrics_listen:
+            self._metrics_endpoint = self.metrics.serve(self.config.metrics_listen)
+        self.hosted.start()
         self._readiness.start()
         self._log.info("sectigo-svc started", listen=self.address, resumed=resumed)
 
@@ -157,8 +185,10 @@ class Application:
             return
         self._stopping.set()
         self.hosted.set_serving(False)
-        self.hosted.server.stop(self.config.shutdown_grace if grace is None else grace).wait()
+        self.hosted.stop(self.config.shutdown_grace if grace is None else grace)
         self.tracker.stop()
         self.sectigo.close()
         self.store.close()
+        if self._metrics_endpoint is not None:
+            self._metrics_endpoint.stop()
         self._log.info("sectigo-svc stopped")

@@ -16,6 +16,7 @@ from sectigo_svc.config import ConfigError, ServiceConfig
 from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, make_dev_certs
 from sectigo_svc.devstack import start_dev_stack, usage
 from sectigo_svc.emulator.cli import emulator
+from sectigo_svc.healthcheck import probe
 from sectigo_svc.sealing import SealingError
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.errors import SectigoError
@@ -102,6 +103,31 @@ def dev(
     click.echo(usage(stack, grpcurl=str(Path(sys.executable).with_name("grpcurl"))))
     _wait_for_signal()
     stack.stop()
+
+
+@main.command()
+@click.option("--target", default="127.0.0.1:9444", show_default=True, envvar="SECTIGO_SVC_PROBE")
+@click.option("--service", default="", help="Service name to check; empty: the whole server.")
+@click.option("--timeout", default=3.0, show_default=True)
+@click.option("--ca", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def healthcheck(
+    target: str,
+    service: str,
+    timeout: float,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+) -> None:
+    """Exit 0 when the server's gRPC health is SERVING, 1 otherwise (container probes)."""
+    if (ca, cert, key).count(None) not in (0, 3):
+        raise click.UsageError("give all of --ca, --cert and --key, or none (plain text)")
+    tls = (ca, cert, key) if ca and cert and key else None
+    status = probe(target, service, timeout, tls)
+    click.echo(status)
+    if status != "SERVING":
+        raise SystemExit(1)
 
 
 @main.command("dev-certs")

@@ -33,6 +33,13 @@ class ServiceConfig:
     """Everything `sectigo-svc serve` can be told. See docs/settings.md for the generated table."""
 
     listen: str = setting("127.0.0.1:9443", "host:port the gRPC server listens on")
+    health_listen: str = setting(
+        "",
+        "host:port of a plain-text port serving only gRPC health, for probes (empty: none)",
+    )
+    metrics_listen: str = setting(
+        "", "host:port of the Prometheus metrics HTTP endpoint (empty: none)"
+    )
     tls_cert: Path | None = setting(None, "server certificate (PEM) for TLS")
     tls_key: Path | None = setting(None, "server private key (PEM) for TLS")
     tls_client_ca: Path | None = setting(
@@ -81,9 +88,13 @@ class ServiceConfig:
     log_level: str = setting("info", "debug, info, warning or error")
 
     def __post_init__(self) -> None:
-        host, sep, port = self.listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ConfigError(f"{_env('listen')}: {self.listen!r} is not host:port")
+        for name in ("listen", "health_listen", "metrics_listen"):
+            value = getattr(self, name)
+            if name != "listen" and not value:
+                continue
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ConfigError(f"{_env(name)}: {value!r} is not host:port")
         tls = (self.tls_cert, self.tls_key, self.tls_client_ca)
         if not self.insecure and None in tls:
             raise ConfigError(

@@ -50,6 +50,8 @@ def start_dev_stack(
     config = ServiceConfig.load(
         overrides={
             "listen": listen,
+            "health_listen": "127.0.0.1:0",
+            "metrics_listen": "127.0.0.1:0",
             "tls_cert": pki.server_cert,
             "tls_key": pki.server_key,
             "tls_client_ca": pki.ca,
@@ -99,8 +101,10 @@ def usage(stack: DevStack, grpcurl: str = "grpcurl") -> str:
             f"  {call(SERVICE + '/IssueCertificate', issue)}",
             f"  {call(SERVICE + '/WatchCertificateRequest', get)}",
             f"  {call(SERVICE + '/DownloadCertificate', get)}",
-            "Health:",
+            "Health (also plain text on the probe port, as container probes use it):",
             f"  {call('grpc.health.v1.Health/Check')}",
+            f"  sectigo-svc healthcheck --target 127.0.0.1:{stack.app.hosted.probe_port}",
+            f"Metrics: curl -s http://127.0.0.1:{stack.app.metrics_port}/metrics",
             "",
             "Ctrl-C stops both.",
         ]

@@ -138,14 +138,15 @@ class CertificateService:
 
     def issue(self, caller: Caller, request: IssueInput, deadline: Deadline | None) -> Issued:
         request_id = validation.request_id(request.request_id)
-        spec, password = self._spec(request)
+        spec, given = self._spec(request)
         existing = self._store.get(caller.identity, request_id)
         if existing is not None:
-            return self._replay(existing, spec, password)
+            return self._replay(existing, spec, given)
         authority = self._catalog.authority(spec.authority_id, deadline)
         spec = IssueSpec(**{**vars(spec), "profile_id": authority.profile_id})
+        password = given
         if spec.key_source is KeySource.SERVER:
-            password = password or self._new_password()
+            password = given or self._new_password()
             parameters = self._catalog.parameters(authority.profile_id, deadline)
             order_params(spec, password, parameters, self._settings.subject_defaults)
         now = self._clock()
@@ -162,7 +163,9 @@ class CertificateService:
         )
         stored, created = self._store.create(record, password or None)
         if not created:
-            return self._replay(stored, spec, password)
+            # A concurrent identical call won: compare with what this caller gave, not with
+            # the password generated for it.
+            return self._replay(stored, spec, given)
         self._audit(caller, "issue", stored, f"{spec.key_source.value} {spec.common_name}")
         self._notifier.changed(stored.key)
         self._wake(stored.key)

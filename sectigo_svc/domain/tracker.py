@@ -61,12 +61,16 @@ class Tracker:
         notifier: Notifier,
         order_params: OrderParams,
         settings: TrackerSettings,
+        out_of_licences: Callable[[], None],
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        """``out_of_licences`` is called when Sectigo refuses an order for lack of licences, so
+        that cached balances are dropped and new requests are refused at once."""
         self._store = store
         self._sectigo = sectigo_client
         self._notifier = notifier
         self._order_params = order_params
+        self._out_of_licences = out_of_licences
         self._settings = settings
         self._clock = clock
         self._log = structlog.get_logger("sectigo_svc.tracker")
@@ -254,6 +258,7 @@ class Tracker:
             )
             return None
         except sectigo.InsufficientLicences:
+            self._out_of_licences()
             reason = f"no licences left under authority {spec.authority_id}"
             self._finish(request, RequestState.FAILED, reason)
             return None

@@ -7,6 +7,7 @@ one table in :mod:`sectigo_svc.rpc.status`, and one log line records the call.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -15,7 +16,7 @@ import grpc
 import structlog
 
 from sectigo_svc.authz import Identity, IdentityError, Policy, Role, identity_from_pem
-from sectigo_svc.domain.errors import PermissionDenied, Unauthenticated
+from sectigo_svc.domain.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from sectigo_svc.domain.service import Caller
 from sectigo_svc.rpc import calls
 from sectigo_svc.rpc.status import INTERNAL_MESSAGE, Outcome, outcome_of
@@ -35,7 +36,9 @@ class CallInterceptor(_Interceptor):
     """Authenticates, authorizes, bounds, logs and maps errors for one service's RPCs.
 
     ``roles`` maps each RPC name to the role it needs; RPCs of other services (health,
-    reflection) pass through untouched.
+    reflection) pass through untouched. At most ``max_streams`` server streams run at once: each
+    holds an RPC thread for as long as it lasts, so without a cap a few watchers would leave no
+    thread for any other call.
     """
 
     def __init__(
@@ -45,12 +48,17 @@ class CallInterceptor(_Interceptor):
         policy: Policy | None,
         insecure: bool,
         max_upstream_seconds: float,
+        max_streams: int,
+        observe: Callable[[str, str, float], None] = lambda method, code, seconds: None,
     ) -> None:
         self._prefix = f"/{service}/"
         self._roles = roles
         self._policy = policy
         self._insecure = insecure
         self._max_upstream = max_upstream_seconds
+        self._max_streams = max_streams
+        self._streams = threading.BoundedSemaphore(max_streams)
+        self._observe = observe
         self._log = structlog.get_logger("sectigo_svc.rpc")
 
     def intercept_service(
@@ -117,12 +125,11 @@ class CallInterceptor(_Interceptor):
             context.set_trailing_metadata(outcome.trailers)
         return outcome
 
-    def _finish(self, started: float, code: grpc.StatusCode, message: str = "") -> None:
+    def _finish(self, name: str, started: float, code: grpc.StatusCode, message: str = "") -> None:
+        seconds = time.monotonic() - started
+        self._observe(name, code.name, seconds)
         self._log.info(
-            "rpc",
-            code=code.name,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
-            error=message or None,
+            "rpc", code=code.name, duration_ms=round(seconds * 1000, 1), error=message or None
         )
 
     def _unary(self, name: str, role: Role, behavior: Behavior) -> Behavior:
@@ -134,9 +141,9 @@ class CallInterceptor(_Interceptor):
                 response = behavior(request, context)
             except Exception as exc:  # every failure becomes a status here
                 outcome = self._fail(exc, context)
-                self._finish(started, outcome.code, outcome.message)
+                self._finish(name, started, outcome.code, outcome.message)
                 context.abort(outcome.code, outcome.message)
-            self._finish(started, grpc.StatusCode.OK)
+            self._finish(name, started, grpc.StatusCode.OK)
             return response
 
         return handle
@@ -147,12 +154,20 @@ class CallInterceptor(_Interceptor):
             self._begin(name, request, context)
             try:
                 self._admit(role, context)
-                yield from behavior(request, context)
+                if not self._streams.acquire(blocking=False):
+                    raise ResourceExhausted(
+                        f"{self._max_streams} streams are open already; retry later, or poll "
+                        "GetCertificateRequest instead of watching"
+                    )
+                try:
+                    yield from behavior(request, context)
+                finally:
+                    self._streams.release()
             except Exception as exc:  # every failure becomes a status here
                 outcome = self._fail(exc, context)
-                self._finish(started, outcome.code, outcome.message)
+                self._finish(name, started, outcome.code, outcome.message)
                 context.abort(outcome.code, outcome.message)
             code = grpc.StatusCode.OK if context.is_active() else grpc.StatusCode.CANCELLED
-            self._finish(started, code)
+            self._finish(name, started, code)
 
         return handle

@@ -45,6 +45,19 @@ class Hosted:
     server: grpc.Server
     health: health.HealthServicer
     port: int
+    probe: grpc.Server | None = None
+    probe_port: int = 0
+
+    def start(self) -> None:
+        self.server.start()
+        if self.probe is not None:
+            self.probe.start()
+
+    def stop(self, grace: float) -> None:
+        """Refuse new RPCs, let in-flight ones finish for ``grace`` seconds."""
+        if self.probe is not None:
+            self.probe.stop(0)
+        self.server.stop(grace).wait()
 
     def set_serving(self, serving: bool) -> None:
         status = (
@@ -63,8 +76,13 @@ def build_server(
     tls: TlsFiles | None,
     workers: int,
     max_concurrent_rpcs: int,
+    probe_listen: str = "",
 ) -> Hosted:
-    """Bind (``tls`` None means plain text) and register everything; not started yet."""
+    """Bind (``tls`` None means plain text) and register everything; not started yet.
+
+    ``probe_listen`` adds a plain-text port serving only the health service, sharing its state,
+    for probes that cannot present a client certificate (Kubernetes gRPC probes, HEALTHCHECK).
+    """
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
         interceptors=[interceptor],
@@ -85,5 +103,10 @@ def build_server(
     else:
         port = server.add_secure_port(listen, tls.credentials())
     hosted = Hosted(server, health_servicer, port)
+    if probe_listen:
+        probe = grpc.server(ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe"))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, probe)
+        hosted.probe = probe
+        hosted.probe_port = probe.add_insecure_port(probe_listen)
     hosted.set_serving(False)
     return hosted

@@ -42,6 +42,7 @@ from sectigo_svc.sectigo.models import (
     profile_parameters_from_json,
     profiles_from_json,
 )
+from sectigo_svc.sectigo.observer import Observer
 from sectigo_svc.sectigo.reasons import RevocationReason
 from sectigo_svc.sectigo.replies import integer, json_reply, no_reply, text_reply
 from sectigo_svc.sectigo.token_cache import TokenCache, default_cache_dir
@@ -71,9 +72,10 @@ class SectigoClient:
         clock: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
         logger: Any = None,
+        observer: Observer | None = None,
     ) -> SectigoClient:
         """Wire a client: environment guard, transport, and (unless shared) a credential store."""
-        transport = Transport(config, sleep=sleep, logger=logger)
+        transport = Transport(config, sleep=sleep, logger=logger, observer=observer)
         if store is None:
             cache = None
             if config.token_cache:
@@ -91,6 +93,7 @@ class SectigoClient:
                 cache=cache,
                 clock=clock,
                 logger=transport.logger,
+                observer=transport.observer,
             )
         return cls(transport, store)
 

@@ -30,6 +30,7 @@ from sectigo_svc.sectigo.errors import (
     SectigoError,
 )
 from sectigo_svc.sectigo.models import Tokens
+from sectigo_svc.sectigo.observer import NoObserver, Observer
 from sectigo_svc.sectigo.token_cache import TokenCache
 from sectigo_svc.sectigo.tokens import Clock, TokenSet, TokenState
 
@@ -164,8 +165,10 @@ class CredentialStore:
         cache: TokenCache | None = None,
         clock: Clock = time.time,
         logger: Any = None,
+        observer: Observer | None = None,
     ) -> None:
         self._credentials = credentials
+        self._observer: Observer = observer if observer is not None else NoObserver()
         self._auth = authenticator
         self._margin = refresh_margin
         self._cache = cache
@@ -285,6 +288,7 @@ class CredentialStore:
         stale_now = tokens.state(self._clock(), self._margin) is not TokenState.FRESH
         self._stale_retry_at = tokens.expires_at if stale_now else 0.0
         self._log.info("sectigo tokens renewed", how=how, expires_at=int(tokens.expires_at))
+        self._observer.tokens_renewed(how)
         if changed and self._cache is not None:
             try:
                 self._cache.save(tokens.tokens)

@@ -39,6 +39,7 @@ from sectigo_svc.sectigo.errors import (
 )
 from sectigo_svc.sectigo.guard import check_environment
 from sectigo_svc.sectigo.json_fields import SchemaError
+from sectigo_svc.sectigo.observer import NoObserver, Observer
 from sectigo_svc.sectigo.retry_policy import Backoff, GiveUp, connection_failure, should_retry
 
 T = TypeVar("T")
@@ -81,8 +82,10 @@ class Transport:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         logger: Any = None,
+        observer: Observer | None = None,
     ) -> None:
         check_environment(config.endpoint, config.environment)
+        self._observer: Observer = observer if observer is not None else NoObserver()
         self._config = config
         self._base_url = config.base_url
         self._session = session if session is not None else self._new_session(config)
@@ -104,6 +107,11 @@ class Transport:
     @property
     def config(self) -> SectigoConfig:
         return self._config
+
+    @property
+    def observer(self) -> Observer:
+        """Who is told about every attempt (shared with the credential store)."""
+        return self._observer
 
     @property
     def logger(self) -> Any:
@@ -241,18 +249,21 @@ class Transport:
         started: float,
         failure: BaseException | None,
     ) -> None:
+        seconds = time.perf_counter() - started
+        error = type(failure).__name__ if failure is not None else None
+        self._observer.sectigo_call(endpoint.name, status, attempt, seconds, error)
         fields: dict[str, Any] = {
             "endpoint": endpoint.name,
             "method": endpoint.method,
             "status": status,
             "attempt": attempt,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "duration_ms": round(seconds * 1000, 1),
             "error_code": getattr(failure, "error_code", None),
         }
         if failure is None:
             self._log.info("sectigo call", **fields)
             return
-        fields["error"] = type(failure).__name__
+        fields["error"] = error
         if isinstance(failure, ConnectionFailed):
             fields["sent"] = failure.sent
         self._log.warning("sectigo call", **fields)

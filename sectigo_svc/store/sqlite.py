@@ -291,6 +291,10 @@ class SqliteStore:
         )
         return request_from_row(dict(rows[0])) if rows else None
 
+    def count_by_state(self) -> dict[str, int]:
+        rows = self._read("SELECT state, count(*) FROM requests GROUP BY state")
+        return {str(row[0]): int(row[1]) for row in rows}
+
     def certificate(self, owner: str, request_id: str) -> IssuedCertificate | None:
         rows = self._read(
             "SELECT certificate_pem, chain_pem, pkcs12, private_key FROM certificates "

@@ -1,0 +1,1 @@
+"""``sectigo``: the operators' command for looking straight at the Sectigo IoT Manager API."""
