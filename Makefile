@@ -12,7 +12,7 @@ PROTOS := $(shell find protos -name '*.proto')
 PROTOC = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos \
 	--python_out=$(1) --grpc_python_out=$(1) --mypy_out=$(1) --mypy_grpc_out=$(1) $(PROTOS)
 
-.PHONY: install system-deps lint protos protos-check test run emulator bench clean
+.PHONY: install system-deps lint protos protos-check docs test run emulator compose-certs bench clean
 
 install: $(STAMP)
 
@@ -53,6 +53,16 @@ emulator: install
 run: install
 	$(BIN)/sectigo-svc dev --state-dir $(STATE) --emulator-port $(EMULATOR_PORT) \
 		--management-port $(EMULATOR_MANAGEMENT_PORT)
+
+# Development PKI for `docker compose up`: the server certificate also names the "service" host.
+compose-certs: install
+	$(BIN)/sectigo-svc dev-certs $(STATE)/compose/pki --host localhost --host 127.0.0.1 \
+		--host ::1 --host service
+	mkdir -p $(STATE)/compose/emulator $(STATE)/compose/service
+
+# Regenerate docs/settings.md from the settings object (a test checks it is current).
+docs: install
+	$(BIN)/sectigo-svc settings > docs/settings.md
 
 bench: install
 	$(BIN)/python bench/bench_client.py

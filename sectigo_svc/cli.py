@@ -12,7 +12,7 @@ import click
 
 from sectigo_svc import logs
 from sectigo_svc.app import Application
-from sectigo_svc.config import ConfigError, ServiceConfig
+from sectigo_svc.config import ConfigError, ServiceConfig, settings_markdown
 from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, make_dev_certs
 from sectigo_svc.devstack import start_dev_stack, usage
 from sectigo_svc.emulator.cli import emulator
@@ -128,6 +128,12 @@ def healthcheck(
     click.echo(status)
     if status != "SERVING":
         raise SystemExit(1)
+
+
+@main.command()
+def settings() -> None:
+    """Print every setting (variable, TOML key, default, meaning) as Markdown."""
+    click.echo(settings_markdown(), nl=False)
 
 
 @main.command("dev-certs")

@@ -18,6 +18,7 @@ from sectigo_svc.api.v1 import ca_pb2, ca_pb2_grpc
 from sectigo_svc.authz import Role
 from sectigo_svc.rpc.interceptor import CallInterceptor
 
+LIVENESS = "liveness"
 SERVICE_NAME: str = ca_pb2.DESCRIPTOR.services_by_name["CertificateAuthority"].full_name
 ROLES: dict[str, Role] = {
     method.name: Role.READ
@@ -109,4 +110,6 @@ def build_server(
         hosted.probe = probe
         hosted.probe_port = probe.add_insecure_port(probe_listen)
     hosted.set_serving(False)
+    # Liveness means "the process answers"; readiness ("" and the service) waits for Sectigo.
+    health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     return hosted
