@@ -150,9 +150,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.server.track(self.connection)
         # Headers and body go out in two writes; without this, each keep-alive reply waits for
         # the client's delayed ACK (about 40 ms).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def finish(self) -> None:
+        self.server.untrack(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Access logs are the stats' job; stay quiet."""
@@ -234,6 +239,7 @@ class HttpServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy = 0
+        self._connections: set[socket.socket] = set()
         self._idle = threading.Condition()
 
     @contextlib.contextmanager
@@ -260,12 +266,25 @@ class HttpServer(ThreadingHTTPServer):
         )
         self._thread.start()
 
+    def track(self, connection: socket.socket) -> None:
+        with self._idle:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._idle:
+            self._connections.discard(connection)
+
     def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting, finish the replies under way (up to ``grace`` s), release held ones."""
+        """Stop accepting, finish the replies under way (up to ``grace`` s), then close every
+        connection, idle keep-alive ones included, so clients see the server go away."""
         self.stopping.set()
         if self._thread is not None:
             self.shutdown()
             self._thread.join()
         with self._idle:
             self._idle.wait_for(lambda: self._busy == 0, timeout=grace)
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         self.server_close()

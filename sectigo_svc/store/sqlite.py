@@ -22,7 +22,7 @@ from sectigo_svc.domain.models import (
     IssuedCertificate,
     RequestState,
 )
-from sectigo_svc.sealing import Sealer
+from sectigo_svc.sealing import Sealer, SealingError
 from sectigo_svc.store.base import ListQuery, Page, StaleUpdate, StoreError
 from sectigo_svc.store.rows import (
     REQUEST_COLUMNS,
@@ -87,7 +87,12 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    """
+    CREATE TABLE sealing_check (sealed BLOB NOT NULL);
+    """,
 )
+_CANARY = b"sectigo-svc sealing check"
+_CANARY_CONTEXT = "store\0sealing_check"
 
 _TERMINAL = tuple(s.value for s in RequestState if s.terminal)
 
@@ -97,6 +102,7 @@ class SqliteStore:
 
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._path = path
+        self._sealer = sealer
         self._sealed = Sealed(sealer)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -105,6 +111,7 @@ class SqliteStore:
         # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._migrate()
+        self._check_data_key()
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -158,6 +165,27 @@ class SqliteStore:
                 for statement in filter(str.strip, script.split(";")):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    def _check_data_key(self) -> None:
+        """Refuse to start with a data key other than the one that sealed this store's secrets,
+        instead of failing later on the first download."""
+        with self._write() as db:
+            row = db.execute("SELECT sealed FROM sealing_check").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO sealing_check VALUES (?)",
+                    (self._sealer.seal(_CANARY, _CANARY_CONTEXT),),
+                )
+                return
+        try:
+            opened = self._sealer.open(bytes(row[0]), _CANARY_CONTEXT)
+        except SealingError:
+            opened = b""
+        if opened != _CANARY:
+            raise SealingError(
+                f"the data key does not open the secrets sealed in {self._path}: "
+                "is it the key this store was created with?"
+            )
 
     @property
     def schema_version(self) -> int:

@@ -6,17 +6,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import io
-import json
 import sqlite3
 import stat
 from pathlib import Path
 
-import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
 from sectigo_svc.app import Application
 from sectigo_svc.domain.models import (
     CertificateRequest,
@@ -26,18 +22,16 @@ from sectigo_svc.domain.models import (
     Subject,
     batch_name_for,
 )
-from sectigo_svc.sealing import KEY_BYTES, Sealer, SealingError
+from sectigo_svc.sealing import KEY_BYTES, Sealer, SealingError, load_or_create_key
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.store.base import StaleUpdate, StoreError
 from sectigo_svc.store.sqlite import MIGRATIONS, SqliteStore
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import (
     PASSWORD,
-    READY,
     REGISTRATION,
     USERNAME,
     download,
-    failure,
     issue_ready,
     server_key_request,
 )
@@ -185,13 +179,13 @@ def test_a_wrong_data_key_fails_clearly(service_factory: ServiceFactory) -> None
     service = service_factory()
     issue_ready(service.stub(), server_key_request("key-1", "key.example.com"))
     service.stop()
-    other = _store(service.config.database_path, key=b"o" * KEY_BYTES)
 
-    with pytest.raises(SealingError, match="does not open with this data key"):
-        other.pkcs12_password(REGISTRATION, "key-1")
-    with pytest.raises(SealingError, match="does not open with this data key"):
-        other.certificate(REGISTRATION, "key-1")
-    other.close()
+    with pytest.raises(SealingError, match="data key does not open the secrets sealed in"):
+        _store(service.config.database_path, key=b"o" * KEY_BYTES)
+    right_key = load_or_create_key(service.config.data_key_path, create=False)
+    reopened = _store(service.config.database_path, key=right_key)
+    assert reopened.pkcs12_password(REGISTRATION, "key-1")
+    reopened.close()
 
 
 def test_a_data_key_file_that_is_missing_or_open_to_others_is_refused(
@@ -212,25 +206,14 @@ def test_a_data_key_file_that_is_missing_or_open_to_others_is_refused(
         Application(dataclasses.replace(config, data_key_file=loose), credentials)
 
 
-def test_a_service_restarted_with_another_data_key_refuses_secrets_without_leaking_why(
-    service_factory: ServiceFactory, captured: io.StringIO
+def test_a_service_restarted_with_another_data_key_refuses_to_start(
+    service_factory: ServiceFactory,
 ) -> None:
     first = service_factory()
     issue_ready(first.stub(), server_key_request("rekey-1", "rekey.example.com"))
     first.stop()
-    data_key = first.config.data_key_path
-    data_key.write_text(base64.b64encode(b"n" * KEY_BYTES).decode() + "\n")
+    first.config.data_key_path.write_text(base64.b64encode(b"n" * KEY_BYTES).decode() + "\n")
 
-    second = service_factory()
-    stub = second.stub()
-
-    record = stub.GetCertificateRequest(pb.GetCertificateRequestRequest(request_id="rekey-1"))
-    refused = failure(lambda: download(stub, "rekey-1"))
-
-    assert record.state == READY  # what is not sealed still reads
-    assert refused.code == grpc.StatusCode.INTERNAL
-    assert "key" not in refused.details.lower()
-    logged = [json.loads(line) for line in captured.getvalue().splitlines()]
-    failures = [e for e in logged if e["event"] == "rpc failed unexpectedly"]
-    assert len(failures) == 1
-    assert "does not open with this data key" in failures[0]["exception"]
+    with pytest.raises(SealingError, match="is it the key this store was created with") as refused:
+        Application(first.config, Credentials.load(USERNAME, PASSWORD))
+    assert base64.b64encode(b"n" * KEY_BYTES).decode() not in str(refused.value)

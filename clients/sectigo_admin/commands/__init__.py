@@ -1,0 +1,1 @@
+"""The ``sectigo`` subcommands, one module per resource of the Sectigo API."""
