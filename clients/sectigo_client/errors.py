@@ -9,6 +9,8 @@ trailers the service sends (``sectigo-svc-field`` and ``retry-after-ms``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import grpc
 
 FIELD_TRAILER = "sectigo-svc-field"
@@ -32,9 +34,7 @@ class CertificateAuthorityError(Exception):
     server's (or the client's) explanation, ``method`` the RPC name when a call failed.
     """
 
-    def __init__(
-        self, message: str, code: grpc.StatusCode | None = None, method: str = ""
-    ) -> None:
+    def __init__(self, message: str, code: grpc.StatusCode | None = None, method: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -159,8 +159,9 @@ def from_rpc_error(exc: grpc.RpcError, method: str = "") -> CertificateAuthority
 
 def _trailers(exc: grpc.RpcError) -> dict[str, str]:
     """The text trailers of a failed call (some failures, e.g. connection errors, have none)."""
-    metadata = exc.trailing_metadata() or ()
-    return {item.key: item.value for item in metadata if isinstance(item.value, str)}
+    # Text values arrive as str (the stub's _Metadatum claims bytes): take grpc's own Metadata view.
+    metadata = cast("grpc.Metadata", exc.trailing_metadata() or ())
+    return {key: value for key, value in metadata if isinstance(value, str)}
 
 
 def _seconds(milliseconds: str | None) -> float | None:

@@ -1,0 +1,92 @@
+"""Certificates written to a directory: atomically, private material readable by the owner only.
+
+Every file is written under a temporary name in the same directory (created 0600, so a key is
+never readable by others, not even for an instant, then given its final mode), synced, and renamed
+into place: a reader sees the old file or the new one, never half of one.
+
+===========================  ======  ===========================================================
+``cert.pem``                 0644    the leaf certificate
+``chain.pem``                0644    the CA certificates after the leaf, issuing CA first
+``key.pem``                  0600    the private key (PKCS#8), when there is one to write
+``bundle.p12``               0600    the PKCS#12 Sectigo made (server-key requests, owner only)
+``bundle.p12.password``      0600    its password, one line
+===========================  ======  ===========================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from sectigo_client.keys import belongs_to
+from sectigo_client.models import Certificate, SavedFiles
+
+CERTIFICATE_FILE = "cert.pem"
+CHAIN_FILE = "chain.pem"
+KEY_FILE = "key.pem"
+PKCS12_FILE = "bundle.p12"
+PASSWORD_FILE = "bundle.p12.password"  # noqa: S105 - a file name, not a password
+PUBLIC_MODE = 0o644
+PRIVATE_MODE = 0o600
+
+
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data``, the file having ``mode`` from its first byte on."""
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            os.fchmod(stream.fileno(), mode)  # mkstemp made it 0600: never wider than final
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        temporary.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def save(directory: Path, certificate: Certificate, private_key_pem: str = "") -> SavedFiles:
+    """Write ``certificate`` into ``directory`` (created if missing) as the files above.
+
+    ``private_key_pem`` is the caller's own key (CSR requests); it must belong to the
+    certificate. Without it, ``key.pem`` is written only if the download carried the key.
+    """
+    key = private_key_pem or certificate.private_key_pem
+    if key and not belongs_to(key, certificate.certificate_pem):
+        raise ValueError("the private key does not belong to the downloaded certificate")
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path = p12_path = password_path = None
+    if key:
+        key_path = directory / KEY_FILE
+        write_atomic(key_path, key.encode(), PRIVATE_MODE)
+    if certificate.pkcs12:
+        p12_path = directory / PKCS12_FILE
+        write_atomic(p12_path, certificate.pkcs12, PRIVATE_MODE)
+        password_path = directory / PASSWORD_FILE
+        write_atomic(password_path, f"{certificate.pkcs12_password}\n".encode(), PRIVATE_MODE)
+    chain_path = directory / CHAIN_FILE
+    write_atomic(chain_path, certificate.chain_pem.encode(), PUBLIC_MODE)
+    certificate_path = directory / CERTIFICATE_FILE
+    write_atomic(certificate_path, certificate.certificate_pem.encode(), PUBLIC_MODE)
+    return SavedFiles(
+        directory=directory,
+        certificate=certificate_path,
+        chain=chain_path,
+        key=key_path,
+        pkcs12=p12_path,
+        pkcs12_password=password_path,
+        serial_number=certificate.serial_number,
+    )

@@ -1,0 +1,389 @@
+"""sectigo-ca through CliRunner against a real service: every command's happy path, its denial
+and invalid-input paths, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from sectigo_svc.devcerts import DevCerts
+from tests.client.conftest import Cli
+from tests.conftest import EmulatorFactory
+from tests.service.conftest import Service, ServiceFactory
+from tests.service.helpers import make_csr, openssl
+
+DENIED, UNAVAILABLE, NOT_FOUND, USAGE, FAILURE = 3, 4, 5, 2, 1
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def issue_ready(cli: Cli, common_name: str, *extra: str) -> dict[str, object]:
+    """Issue with a key made by Sectigo and wait; the JSON record."""
+    result = cli("--json", "issue", "--common-name", common_name, "--wait", *extra)
+    assert result.exit_code == 0, result.output
+    record: dict[str, object] = json.loads(result.stdout)["request"]
+    return record
+
+
+# issue ---------------------------------------------------------------------------------------
+
+
+def test_issue_wait_out_writes_the_files_and_shows_progress_lines(cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "tls"
+
+    result = cli(
+        "issue", "-n", "cli.example.com", "--dns", "www.cli.example.com", "--out", str(out)
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "state:" in result.stdout and "READY" in result.stdout
+    assert f"written to {out}" in result.stdout
+    progress = result.stderr.splitlines()
+    assert progress[-1].split()[1] == "READY", progress
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bundle.p12",
+        "bundle.p12.password",
+        "cert.pem",
+        "chain.pem",
+    ]
+    assert mode(out / "bundle.p12") == 0o600 == mode(out / "bundle.p12.password")
+    openssl(
+        "pkcs12",
+        "-in",
+        out / "bundle.p12",
+        "-nodes",
+        "-passin",
+        f"file:{out / 'bundle.p12.password'}",
+    )
+    assert "hunter" not in result.output and "PRIVATE" not in result.output
+
+
+def test_issue_new_key_keeps_the_key_here_and_json_parses(cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "tls"
+
+    result = cli("--json", "issue", "--new-key", "-n", "nk.example.com", "--wait", "-o", str(out))
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["request"]["state"] == "READY"
+    assert data["request"]["key_source"] == "CSR"
+    assert data["files"]["key"] == str(out / "key.pem")
+    assert mode(out / "key.pem") == 0o600
+    from_key = openssl("pkey", "-in", out / "key.pem", "-pubout")
+    assert from_key == openssl("x509", "-in", out / "cert.pem", "-noout", "-pubkey")
+
+
+def test_issue_from_a_csr_file_returns_at_once(cli: Cli, tmp_path: Path) -> None:
+    csr = tmp_path / "req.csr"
+    csr.write_text(make_csr("csr.example.com", ["csr.example.com"]).pem)
+
+    result = cli("--json", "issue", "--csr", str(csr), "--request-id", "from-csr-1")
+
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)["request"]
+    assert (record["request_id"], record["key_source"]) == ("from-csr-1", "CSR")
+    assert json.loads(result.stdout)["files"] is None
+
+
+def test_issue_denied_is_exit_3_in_one_line(cli: Cli) -> None:
+    result = cli("issue", "-n", "denied.example.com", client="verification")
+
+    assert result.exit_code == DENIED
+    assert result.stderr.startswith("Error: PERMISSION_DENIED: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_issue_refused_by_the_service_is_a_usage_error_naming_the_field(cli: Cli) -> None:
+    result = cli("issue", "-n", "not a name!")
+
+    assert result.exit_code == USAGE
+    assert "(field: server_key.common_name)" in result.stderr
+
+
+def test_issue_reusing_a_request_id_for_another_body_fails(cli: Cli) -> None:
+    assert cli("issue", "-n", "a.example.com", "--request-id", "dup-1").exit_code == 0
+
+    result = cli("--json", "issue", "-n", "b.example.com", "--request-id", "dup-1")
+
+    assert result.exit_code == FAILURE
+    assert json.loads(result.stderr)["error"]["code"] == "ALREADY_EXISTS"
+
+
+def test_issue_wait_timeout_is_exit_4(service: Service, cli: Cli) -> None:
+    service.sectigo.settings(stuck=True)
+
+    result = cli("issue", "-n", "slow.example.com", "--wait", "--wait-timeout", "0.5")
+
+    assert result.exit_code == UNAVAILABLE
+    assert "did not finish within 0.5 s" in result.stderr
+
+
+def test_a_rejected_request_fails_the_wait_with_its_reason(
+    service_factory: ServiceFactory, emulator_factory: EmulatorFactory
+) -> None:
+    service = service_factory(emulator=emulator_factory(reject_common_names=("^refused",)))
+    cli = Cli(service.target, service.pki)
+
+    result = cli("issue", "-n", "refused.example.com", "--wait")
+
+    assert result.exit_code == FAILURE
+    assert "ended REJECTED" in result.stderr
+
+
+def test_a_subject_field_refused_by_the_service_is_a_usage_error(cli: Cli) -> None:
+    result = cli("issue", "-n", "x.example.com", "--country", "USA", "--wait")
+
+    assert result.exit_code == USAGE
+    assert "(field: server_key.subject.country)" in result.stderr
+
+
+# status, list, watch -------------------------------------------------------------------------
+
+
+def test_status_list_and_watch(cli: Cli) -> None:
+    record = issue_ready(cli, "read.example.com")
+    request_id = str(record["request_id"])
+
+    status = cli("status", request_id)
+    status_json = cli("--json", "status", request_id)
+    listed = cli("list", "--state", "ready")
+    listed_json = cli("--json", "list", "-n", "read.example.com")
+    none = cli("list", "--state", "rejected")
+    watched = cli("watch", request_id)
+    watched_json = cli("--json", "watch", request_id)
+
+    assert status.exit_code == 0 and f"request id:     {request_id}" in status.stdout
+    assert json.loads(status_json.stdout)["serial_number"] == record["serial_number"]
+    assert listed.stdout.splitlines()[0].split() == [
+        "REQUEST",
+        "ID",
+        "STATE",
+        "COMMON",
+        "NAME",
+        "SERIAL",
+        "UPDATED",
+    ]
+    assert request_id in listed.stdout
+    assert [r["request_id"] for r in json.loads(listed_json.stdout)] == [request_id]
+    assert none.stdout.strip() == "(none)"
+    assert watched.stdout.split()[:2] == [request_id, "READY"]
+    assert [json.loads(line)["state"] for line in watched_json.stdout.splitlines()] == ["READY"]
+
+
+def test_list_all_is_for_admins(cli: Cli) -> None:
+    issue_ready(cli, "mine.example.com")
+
+    denied = cli("list", "--all")
+    allowed = cli("list", "--all", client="admin")
+
+    assert denied.exit_code == DENIED
+    assert allowed.exit_code == 0
+    assert "OWNER" in allowed.stdout.splitlines()[0]
+    assert "spiffe://sectigo-svc.test/registration" in allowed.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "nope"],
+        ["watch", "nope"],
+        ["download", "nope", "-o", "unused"],
+        ["revoke", "nope"],
+        ["profiles", "999"],
+    ],
+)
+def test_unknown_things_are_exit_5(cli: Cli, args: list[str]) -> None:
+    result = cli(*args)
+
+    assert result.exit_code == NOT_FOUND, result.output
+    assert result.stderr.startswith("Error: NOT_FOUND: ")
+
+
+# download ------------------------------------------------------------------------------------
+
+
+def test_download_with_and_without_the_key(cli: Cli, tmp_path: Path) -> None:
+    request_id = str(issue_ready(cli, "dl.example.com")["request_id"])
+
+    plain = cli("download", request_id, "-o", str(tmp_path / "a"))
+    keyed = cli("--json", "download", request_id, "-o", str(tmp_path / "b"), "--include-key")
+
+    assert plain.exit_code == 0 and not (tmp_path / "a" / "key.pem").exists()
+    assert "cert.pem" in plain.stdout
+    files = json.loads(keyed.stdout)
+    assert files["key"] == str(tmp_path / "b" / "key.pem")
+    assert mode(tmp_path / "b" / "key.pem") == 0o600
+    openssl("pkey", "-in", tmp_path / "b" / "key.pem", "-noout")
+    openssl("x509", "-in", tmp_path / "a" / "cert.pem", "-noout")
+
+
+def test_download_before_ready_is_exit_1_and_of_others_keys_denied(
+    service: Service, cli: Cli, tmp_path: Path
+) -> None:
+    request_id = str(issue_ready(cli, "theirs.example.com")["request_id"])
+    service.sectigo.settings(stuck=True)
+    pending = json.loads(cli("--json", "issue", "-n", "later.example.com").stdout)["request"]
+
+    early = cli("download", str(pending["request_id"]), "-o", str(tmp_path / "a"))
+    others = cli(
+        "download",
+        request_id,
+        "-o",
+        str(tmp_path / "b"),
+        "--include-key",
+        "--owner",
+        "spiffe://sectigo-svc.test/registration",
+        client="admin",
+    )
+
+    assert early.exit_code == FAILURE
+    assert early.stderr.startswith("Error: FAILED_PRECONDITION: ")
+    assert others.exit_code == DENIED
+    assert not (tmp_path / "b").exists()
+
+
+# find, revoke --------------------------------------------------------------------------------
+
+
+def test_find_and_revoke(cli: Cli) -> None:
+    record = issue_ready(cli, "gone.example.com")
+    serial = str(record["serial_number"])
+
+    by_name = cli("find", "-n", "gone.example.com")
+    by_serial = cli("--json", "find", "-s", serial.lower())
+    revoked = cli("revoke", str(record["request_id"]), "--reason", "keyCompromise")
+    after = cli("--json", "find", "-s", serial)
+
+    assert by_name.exit_code == 0 and serial in by_name.stdout and "ISSUED" in by_name.stdout
+    assert [c["serial_number"] for c in json.loads(by_serial.stdout)] == [serial]
+    assert revoked.exit_code == 0
+    assert revoked.stdout.strip() == f"revoked {serial} (request {record['request_id']})"
+    assert json.loads(after.stdout)[0]["status"] == "REVOKED"
+
+
+def test_revoke_by_serial_as_json_and_denials(cli: Cli) -> None:
+    serial = str(issue_ready(cli, "serial.example.com")["serial_number"])
+
+    denied = cli("revoke", "--serial", serial, client="verification")
+    done = cli("--json", "revoke", "--serial", serial, "--reason", "superseded")
+    bad = cli("revoke", "--serial", "not-hex")
+
+    assert denied.exit_code == DENIED
+    assert done.exit_code == 0 and json.loads(done.stdout)["serial_number"] == serial
+    assert bad.exit_code == USAGE and "(field: serial_number)" in bad.stderr
+
+
+def test_find_refused_by_the_service_names_the_field(cli: Cli) -> None:
+    result = cli("--json", "find", "-n", "no spaces allowed")
+
+    assert result.exit_code == USAGE
+    assert json.loads(result.stderr)["error"]["field"] == "common_name"
+
+
+# authorities, licenses, profiles ---------------------------------------------------------------
+
+
+def test_account_commands(cli: Cli) -> None:
+    authorities = cli("authorities", client="reader")
+    licenses = cli("--json", "licenses", client="reader")
+    profiles = cli("profiles", client="reader")
+    profile = cli("profiles", "42", client="reader")
+    as_json = cli("--json", "profiles", "85", client="reader")
+
+    assert authorities.exit_code == 0
+    assert authorities.stdout.splitlines()[1].split()[:3] == ["1", "42", "TRISA"]
+    assert json.loads(licenses.stdout) == {"ordered": 200, "issued": 0}
+    assert {line.split()[0] for line in profiles.stdout.splitlines()[1:]} == {"42", "85"}
+    assert "commonName" in profile.stdout and "TRISA Profile" in profile.stdout
+    assert json.loads(as_json.stdout)["name"] == "TRISA End Entity"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["issue", "-n", "x.example.com"],
+        ["status", "any"],
+        ["list"],
+        ["watch", "any"],
+        ["download", "any", "-o", "unused"],
+        ["find", "-n", "x.example.com"],
+        ["revoke", "any"],
+        ["authorities"],
+        ["licenses"],
+        ["profiles"],
+        ["profiles", "42"],
+    ],
+)
+def test_an_identity_without_roles_is_denied_everything(cli: Cli, args: list[str]) -> None:
+    result = cli(*args, client="stranger")
+
+    assert result.exit_code == DENIED, result.output
+    assert result.stderr.startswith("Error: PERMISSION_DENIED: ")
+
+
+# usage, settings, reachability -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["issue"], "give --csr FILE, or --common-name"),
+        (["issue", "--csr", "{csr}", "--new-key"], "--csr carries the names"),
+        (["issue", "--csr", "{csr}", "-n", "x.example.com"], "--csr carries the names"),
+        (["issue", "--new-key", "-n", "x.example.com"], "--new-key needs --out"),
+        (
+            ["issue", "-n", "x.example.com", "--new-key", "-o", "d", "--include-key"],
+            "--include-key",
+        ),
+        (["issue", "--new-key", "-n", "x.example.com", "-o", "{taken}"], "key.pem exists"),
+        (["find"], "exactly one of --common-name and --serial"),
+        (["find", "-n", "a.example.com", "-s", "0A"], "exactly one of"),
+        (["revoke"], "exactly one of REQUEST_ID and --serial"),
+        (["revoke", "id", "--serial", "0A"], "exactly one of"),
+        (["revoke", "id", "--reason", "stolen"], "unknown revocation reason"),
+        (["revoke", "id", "--reason", "7"], "--reason"),
+        (["list", "--all", "--owner", "x"], "--all or --owner"),
+        (["list", "--state", "bogus"], "--state"),
+        (["profiles", "0"], "PROFILE_ID"),
+        (["download", "id"], "--out"),
+        (["nonsense"], "No such command"),
+    ],
+)
+def test_usage_errors_are_exit_2_without_calling_the_service(
+    pki: DevCerts, tmp_path: Path, args: list[str], message: str
+) -> None:
+    csr = tmp_path / "req.csr"
+    csr.write_text(make_csr("x.example.com", ["x.example.com"]).pem)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "key.pem").write_text("precious")
+    filled = [a.format(csr=csr, taken=tmp_path / "taken") for a in args]
+
+    result = Cli("localhost:1", pki)(*filled)
+
+    assert result.exit_code == USAGE, result.output
+    assert message in result.stderr
+    assert (tmp_path / "taken" / "key.pem").read_text() == "precious"
+
+
+def test_missing_or_unreadable_settings_are_usage_errors(pki: DevCerts) -> None:
+    missing = Cli("localhost:1", pki)("status", "x", env={"SECTIGO_CA_CERT": ""})
+    unreadable = Cli("localhost:1", pki)("--cert", "/nonexistent.pem", "status", "x")
+
+    assert missing.exit_code == USAGE
+    assert "missing --cert (or SECTIGO_CA_CERT)" in missing.stderr
+    assert unreadable.exit_code == USAGE
+    assert "cannot read the client certificate /nonexistent.pem" in unreadable.stderr
+
+
+def test_an_unreachable_or_untrusting_service_is_exit_4(service: Service, pki: DevCerts) -> None:
+    stopped = Cli("localhost:1", pki)("--timeout", "1", "licenses")
+    intruder = Cli(service.target, pki)("--timeout", "1", "licenses", client="intruder")
+
+    assert stopped.exit_code == UNAVAILABLE, stopped.output
+    assert intruder.exit_code == UNAVAILABLE, intruder.output
+    assert stopped.stderr.startswith(("Error: UNAVAILABLE", "Error: DEADLINE_EXCEEDED"))
