@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from sectigo_admin.commands.orders import dns_names
 
+from sectigo_admin.commands.orders import dns_names
 from tests.admin.helpers import BATCH_KEYS, Cli, Management, make_csr, san_names, subject_values
 
 PASSWORD_LINE = re.compile(r"^sectigo: generated PKCS#12 password .*: (\S+)$", re.M)

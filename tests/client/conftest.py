@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import pytest
 import structlog
 from click.testing import CliRunner, Result
+
 from sectigo_client import CertificateAuthorityClient, ConnectionSettings
 from sectigo_client.channel import ENV_CACERT, ENV_CERT, ENV_KEY, ENV_TARGET
 from sectigo_client.cli import main
-
 from sectigo_svc.devcerts import DevCerts
 from tests.service import conftest as service_fixtures
 from tests.service.conftest import Service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sectigo_client import (
     ALL_OWNERS,
     CertificateAuthorityClient,
@@ -11,7 +12,6 @@ from sectigo_client import (
     RequestState,
     RevocationReason,
 )
-
 from tests.client.conftest import ClientFactory, environment
 from tests.service.conftest import Service
 from tests.service.helpers import REGISTRATION, WAIT

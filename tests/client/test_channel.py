@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from sectigo_client.channel import RETRIED_METHODS, SERVICE, channel_options
-
 from sectigo_svc.api.v1 import ca_pb2
 
 

@@ -6,6 +6,7 @@ import socket
 
 import grpc
 import pytest
+
 from sectigo_client import (
     AlreadyExists,
     CertificateAuthorityClient,
@@ -23,7 +24,6 @@ from sectigo_client import (
     Unavailable,
 )
 from sectigo_client.errors import from_rpc_error
-
 from sectigo_svc.devcerts import DevCerts
 from tests.client.conftest import ClientFactory, environment
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from sectigo_client import CertificateAuthorityClient, KeySource, RequestState, SavedFiles
 
+from sectigo_client import CertificateAuthorityClient, KeySource, RequestState, SavedFiles
 from tests.service.helpers import WAIT, openssl
 
 

@@ -11,10 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+
 from sectigo_client import KeyType, NewKey, RevocationReason, Subject, new_key
 from sectigo_client.files import write_atomic
 from sectigo_client.keys import belongs_to
-
 from tests.service.helpers import openssl
 
 

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import grpc
+
 from sectigo_client import Certificate, InvalidArgument, RequestState, SavedFiles, Unavailable
 from sectigo_client import cli_output as show
 from sectigo_client.cli_session import exit_code
 from sectigo_client.errors import CertificateAuthorityError
-
 from tests.client.test_waiting import BASE
 
 STAMP = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

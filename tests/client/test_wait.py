@@ -9,6 +9,7 @@ from concurrent.futures import Future
 
 import grpc
 import pytest
+
 from sectigo_client import (
     CertificateAuthorityClient,
     CertificateRecord,
@@ -18,7 +19,6 @@ from sectigo_client import (
     WaitTimeout,
 )
 from sectigo_client.transport import Request, Response
-
 from tests.client.conftest import ClientFactory, settings
 from tests.service.conftest import Service, ServiceFactory
 from tests.service.helpers import WAIT, poll

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import grpc
 import pytest
+
 from sectigo_client import (
     CertificateAuthorityError,
     CertificateRecord,
