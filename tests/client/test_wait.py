@@ -105,14 +105,17 @@ def test_wait_survives_a_restart_of_the_service_mid_watch(
 def test_wait_reports_each_version_once_and_returns_the_terminal_record(
     ca: CertificateAuthorityClient,
 ) -> None:
-    seen: list[RequestState] = []
+    seen: list[CertificateRecord] = []
     record = ca.issue(common_name="seen.example.com")
 
-    done = ca.wait(record.request_id, timeout=WAIT, on_change=lambda r: seen.append(r.state))
+    done = ca.wait(record.request_id, timeout=WAIT, on_change=seen.append)
 
     assert done.state is RequestState.READY
-    assert seen[-1] is RequestState.READY
-    assert len(seen) == len(set(seen)), seen
+    assert seen[-1].state is RequestState.READY
+    # A state may repeat (a PENDING request records its send attempt) but no version twice.
+    updates = [r.update_time for r in seen if r.update_time is not None]
+    assert len(updates) == len(seen)
+    assert updates == sorted(set(updates)), seen
 
 
 def test_wait_gives_up_after_its_timeout_with_the_last_state(
