@@ -12,6 +12,7 @@ import click
 
 from sectigo_svc import logs
 from sectigo_svc.app import Application
+from sectigo_svc.backup import back_up
 from sectigo_svc.config import ConfigError, ServiceConfig, settings_markdown
 from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, make_dev_certs
 from sectigo_svc.devstack import start_dev_stack, usage
@@ -128,6 +129,26 @@ def healthcheck(
     click.echo(status)
     if status != "SERVING":
         raise SystemExit(1)
+
+
+@main.command()
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    envvar="SECTIGO_SVC_CONFIG",
+    help="The service's TOML settings file; SECTIGO_SVC_* variables override it.",
+)
+def backup(destination: Path, config_file: Path | None) -> None:
+    """Copy the request store and its data key into DESTINATION, online and consistent."""
+    try:
+        config = ServiceConfig.load(config_file)
+        store_copy, key_copy = back_up(config.database_path, config.data_key_path, destination)
+    except (ConfigError, StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"store:    {store_copy}")
+    click.echo(f"data key: {key_copy} (keep it as secret as the Sectigo password)")
 
 
 @main.command()

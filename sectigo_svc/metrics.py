@@ -53,8 +53,8 @@ class Metrics:
         )
         self.rpc_seconds = Histogram(
             "sectigo_svc_rpc_duration_seconds",
-            "gRPC call latency by method",
-            ["method"],
+            "gRPC call latency by method and status code",
+            ["method", "code"],
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -80,7 +80,7 @@ class Metrics:
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpcs.labels(method, code).inc()
-        self.rpc_seconds.labels(method).observe(seconds)
+        self.rpc_seconds.labels(method, code).observe(seconds)
 
     def sectigo_call(
         self, endpoint: str, status: int | None, attempt: int, seconds: float, error: str | None

@@ -34,63 +34,8 @@ from sectigo_svc.store.rows import (
     snapshot_json,
     to_timestamp,
 )
+from sectigo_svc.store.schema import MIGRATIONS
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE requests (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        owner TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        spec TEXT NOT NULL,
-        fingerprint TEXT NOT NULL,
-        batch_name TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        version INTEGER NOT NULL,
-        batch_id INTEGER,
-        sectigo_status TEXT NOT NULL DEFAULT '',
-        reason TEXT NOT NULL DEFAULT '',
-        submit_attempts INTEGER NOT NULL DEFAULT 0,
-        serial_number TEXT NOT NULL DEFAULT '',
-        not_before REAL,
-        not_after REAL,
-        common_name TEXT NOT NULL,
-        pkcs12_password BLOB,
-        UNIQUE (owner, request_id)
-    );
-    CREATE INDEX requests_state ON requests (state);
-    CREATE INDEX requests_serial ON requests (serial_number);
-    CREATE TABLE certificates (
-        owner TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        certificate_pem TEXT NOT NULL,
-        chain_pem TEXT NOT NULL,
-        pkcs12 BLOB,
-        private_key BLOB,
-        PRIMARY KEY (owner, request_id)
-    );
-    CREATE TABLE request_history (
-        owner TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        snapshot TEXT NOT NULL,
-        PRIMARY KEY (owner, request_id, version)
-    );
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        identity TEXT NOT NULL,
-        action TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        detail TEXT NOT NULL DEFAULT ''
-    );
-    """,
-    """
-    CREATE TABLE sealing_check (sealed BLOB NOT NULL);
-    """,
-)
 _CANARY = b"sectigo-svc sealing check"
 _CANARY_CONTEXT = "store\0sealing_check"
 
@@ -391,3 +336,24 @@ class SqliteStore:
                 connection.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+def backup_database(source: Path, destination: Path) -> None:
+    """A consistent copy of a live store (SQLite's online backup), created 0600, never over a file.
+
+    Safe while the service runs: the copy is one transaction-consistent snapshot, WAL included.
+    """
+    try:
+        fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise StoreError(f"{destination} exists; back up into an empty place") from None
+    os.close(fd)
+    try:
+        with (
+            contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as live,
+            contextlib.closing(sqlite3.connect(destination)) as copy,
+        ):
+            live.backup(copy)
+    except sqlite3.Error as exc:
+        destination.unlink(missing_ok=True)
+        raise StoreError(f"backup of {source} failed: {exc}") from exc

@@ -25,7 +25,8 @@ from sectigo_svc.domain.models import (
 from sectigo_svc.sealing import KEY_BYTES, Sealer, SealingError, load_or_create_key
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.store.base import StaleUpdate, StoreError
-from sectigo_svc.store.sqlite import MIGRATIONS, SqliteStore
+from sectigo_svc.store.schema import MIGRATIONS
+from sectigo_svc.store.sqlite import SqliteStore
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import (
     PASSWORD,

@@ -1,0 +1,59 @@
+"""The SQLite store's schema, one migration per version; applied in order on open, never edited
+once released (add a new one instead)."""
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE requests (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        batch_name TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        version INTEGER NOT NULL,
+        batch_id INTEGER,
+        sectigo_status TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        submit_attempts INTEGER NOT NULL DEFAULT 0,
+        serial_number TEXT NOT NULL DEFAULT '',
+        not_before REAL,
+        not_after REAL,
+        common_name TEXT NOT NULL,
+        pkcs12_password BLOB,
+        UNIQUE (owner, request_id)
+    );
+    CREATE INDEX requests_state ON requests (state);
+    CREATE INDEX requests_serial ON requests (serial_number);
+    CREATE TABLE certificates (
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        certificate_pem TEXT NOT NULL,
+        chain_pem TEXT NOT NULL,
+        pkcs12 BLOB,
+        private_key BLOB,
+        PRIMARY KEY (owner, request_id)
+    );
+    CREATE TABLE request_history (
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        snapshot TEXT NOT NULL,
+        PRIMARY KEY (owner, request_id, version)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        identity TEXT NOT NULL,
+        action TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
+    """
+    CREATE TABLE sealing_check (sealed BLOB NOT NULL);
+    """,
+)
