@@ -29,6 +29,10 @@ class _Gauges(Collector):
         self._label = label
         self._read = read
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The family without samples, so registering never calls the source."""
+        yield GaugeMetricFamily(self._name, self._documentation, labels=[self._label])
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(self._name, self._documentation, labels=[self._label])
         try:

@@ -1,7 +1,8 @@
 """The embedded request store: SQLite in WAL mode, schema versioned and migrated on open.
 
-One connection per thread (SQLite connections are not shared across threads); writes take the
-database's write lock up front (``BEGIN IMMEDIATE``) so compare-and-set updates never interleave.
+Connections come from a small pool, one per concurrent operation, so short-lived threads (metrics
+scrapes) leave nothing open behind them; writes take the database's write lock up front
+(``BEGIN IMMEDIATE``) so compare-and-set updates never interleave.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class SqliteStore:
         self._path = path
         self._sealer = sealer
         self._sealed = Sealed(sealer)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
@@ -58,43 +59,60 @@ class SqliteStore:
         self._migrate()
         self._check_data_key()
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            try:
-                connection = sqlite3.connect(
-                    self._path, isolation_level=None, check_same_thread=False, timeout=30
-                )
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-                connection.execute("PRAGMA foreign_keys=ON")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open the store {self._path}: {exc}") from exc
-            connection.row_factory = sqlite3.Row
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
+    def _open(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self._path}: {exc}") from exc
+        connection.row_factory = sqlite3.Row
         return connection
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connection()
+    def _borrow(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation, from the pool (grown on demand, one per concurrent
+        user); a connection left inside a transaction by a failure is closed, not reused."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the store {self._path} is closed")
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = self._open()
         try:
-            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+        finally:
+            healthy = not connection.in_transaction
+            with self._lock:
+                if healthy and not self._closed:
+                    self._idle.append(connection)
+                    connection = None
+            if connection is not None:
+                connection.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._borrow() as connection:
             try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"store write failed: {exc}") from exc
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"store write failed: {exc}") from exc
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        try:
-            return self._connection().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"store read failed: {exc}") from exc
+        with self._borrow() as connection:
+            try:
+                return connection.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"store read failed: {exc}") from exc
 
     def _migrate(self) -> None:
         with self._write() as db:
@@ -332,10 +350,10 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
 
 def backup_database(source: Path, destination: Path) -> None:

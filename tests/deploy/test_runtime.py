@@ -138,3 +138,15 @@ def test_metrics_move_during_an_issuance(service_factory: ServiceFactory) -> Non
     assert _sample(after, "sectigo_svc_licence_balance", authority="1") > 0
     latency = {"method": "IssueCertificate", "code": "OK"}
     assert _sample(after, "sectigo_svc_rpc_duration_seconds_count", **latency) >= 1
+
+
+def test_scrapes_leave_no_connections_or_files_open(service_factory: ServiceFactory) -> None:
+    service = service_factory(metrics_listen="127.0.0.1:0")
+    url = f"http://127.0.0.1:{service.app.metrics_port}/metrics"
+    with requests.Session() as http:
+        http.get(url, timeout=5)
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(40):
+            assert "sectigo_svc_requests" in http.get(url, timeout=5).text
+        after = len(os.listdir("/proc/self/fd"))
+    assert after - before < 5, f"{after - before} descriptors left open by 40 scrapes"
