@@ -145,8 +145,8 @@ def test_scrapes_leave_no_connections_or_files_open(service_factory: ServiceFact
     url = f"http://127.0.0.1:{service.app.metrics_port}/metrics"
     with requests.Session() as http:
         http.get(url, timeout=5)
-        before = len(os.listdir("/proc/self/fd"))
+        before = len(list(Path("/proc/self/fd").iterdir()))
         for _ in range(40):
             assert "sectigo_svc_requests" in http.get(url, timeout=5).text
-        after = len(os.listdir("/proc/self/fd"))
+        after = len(list(Path("/proc/self/fd").iterdir()))
     assert after - before < 5, f"{after - before} descriptors left open by 40 scrapes"
