@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
+from cryptography.x509.oid import NameOID
 
 from sectigo_svc.domain.models import CertificateRequest, IssuedCertificate, KeySource
 from sectigo_svc.sectigo.archive import open_pem_zip, open_pkcs12_zip
@@ -31,6 +32,21 @@ def _spki(certificate: x509.Certificate | x509.CertificateSigningRequest) -> byt
     return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
+def _check_names(leaf: x509.Certificate, request: CertificateRequest) -> None:
+    """A server-key batch is matched by name, not key: refuse a certificate for other names."""
+    names = {n.value.lower() for n in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        dns = {str(n).lower() for n in san.value.get_values_for_type(x509.DNSName)}
+    except x509.ExtensionNotFound:
+        dns = set()
+    spec = request.spec
+    if spec.common_name not in names or not set(spec.dns_names) <= dns:
+        raise ArchiveError(
+            f"the downloaded certificate is not for {spec.common_name} and its DNS names"
+        )
+
+
 def _entry(archive: bytes, name: str) -> bytes:
     """The raw bytes of one ZIP entry (the PKCS#12 exactly as Sectigo made it)."""
     with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
@@ -43,6 +59,7 @@ def harvest(
     """The certificate to store and its leaf, or :class:`ArchiveError` when it does not fit."""
     if request.spec.key_source is KeySource.SERVER:
         bundle = open_pkcs12_zip(archive, password)
+        _check_names(bundle.leaf, request)
         key_pem = bundle.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
         issued = IssuedCertificate(
             certificate_pem=_pem((bundle.leaf,)),

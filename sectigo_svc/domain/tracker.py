@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import heapq
-import itertools
 import random
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +22,7 @@ from sectigo_svc.domain.errors import InvalidArgument
 from sectigo_svc.domain.harvest import harvest
 from sectigo_svc.domain.models import CertificateRequest, IssuedCertificate, KeySource, RequestState
 from sectigo_svc.domain.notifier import Notifier
+from sectigo_svc.domain.scheduler import Key, Scheduler
 from sectigo_svc.sectigo import errors as sectigo
 from sectigo_svc.sectigo.batch_status import BatchStatus
 from sectigo_svc.sectigo.client import SectigoClient
@@ -33,11 +30,12 @@ from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.models import BatchResponse
 from sectigo_svc.store.base import RequestStore, StaleUpdate
 
-Key = tuple[str, str]
 READY_STATES = frozenset({BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED})
 REFUSED_STATES = frozenset(
     {BatchStatus.REJECTED, BatchStatus.NOT_ACCEPTABLE, BatchStatus.BROKEN, BatchStatus.FAILED}
 )
+LIST_PAGE = 100
+MAX_LIST_PAGES = 50
 OrderParams = Callable[[CertificateRequest, str, Deadline], dict[str, str]]
 
 
@@ -75,93 +73,35 @@ class Tracker:
         self._clock = clock
         self._log = structlog.get_logger("sectigo_svc.tracker")
         self._jitter = random.Random()  # noqa: S311 - spreading polls, not cryptography
-        self._wakeup = threading.Condition()
-        self._queue: list[tuple[float, int, Key]] = []
-        self._due: dict[Key, float] = {}
         self._checks: dict[Key, int] = {}
-        self._running: set[Key] = set()
-        self._again: set[Key] = set()
-        self._order = itertools.count()
-        self._stopping = False
-        self._threads: list[threading.Thread] = []
-
-    # Scheduling ----------------------------------------------------------------------------------
+        self._scheduler = Scheduler(self._step_safely, settings.workers, "tracker")
 
     def start(self) -> int:
         """Resume every unfinished request and start the workers; returns how many resumed."""
         active = self._store.active()
         for request in active:
             self.wake(request.key)
-        for number in range(self._settings.workers):
-            thread = threading.Thread(target=self._work, name=f"tracker-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._scheduler.start()
         self._log.info("tracker started", resumed=len(active), workers=self._settings.workers)
         return len(active)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self) -> None:
         """Finish the steps under way (each is bounded by ``step_timeout``) and stop."""
-        with self._wakeup:
-            self._stopping = True
-            self._wakeup.notify_all()
-        end = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, end - time.monotonic()))
-        self._threads.clear()
+        self._scheduler.stop(self._settings.step_timeout + 5.0)
 
-    def wake(self, key: Key, delay: float = 0.0) -> None:
-        """Look at the request after ``delay`` seconds (sooner if already due sooner).
+    def wake(self, key: Key) -> None:
+        """Look at the request now (or right after the step under way, if there is one)."""
+        self._scheduler.wake(key)
 
-        A request being worked on right now is looked at again as soon as that step ends.
-        """
-        due = time.monotonic() + delay
-        with self._wakeup:
-            if key in self._running:
-                self._again.add(key)
-                return
-            if key in self._due and self._due[key] <= due:
-                return
-            self._due[key] = due
-            heapq.heappush(self._queue, (due, next(self._order), key))
-            self._wakeup.notify()
-
-    def pending(self) -> int:
-        with self._wakeup:
-            return len(self._due) + len(self._running)
-
-    def _next(self) -> Key | None:
-        with self._wakeup:
-            while not self._stopping:
-                now = time.monotonic()
-                if self._queue and self._queue[0][0] <= now:
-                    due, _, key = heapq.heappop(self._queue)
-                    if self._due.get(key) != due:
-                        continue
-                    del self._due[key]
-                    self._running.add(key)
-                    return key
-                wait = self._queue[0][0] - now if self._queue else None
-                self._wakeup.wait(wait)
-            return None
-
-    def _work(self) -> None:
-        while (key := self._next()) is not None:
-            delay: float | None
-            try:
-                delay = self._step(key)
-            except Exception:
-                self._log.exception("tracker step failed", owner=key[0], request_id=key[1])
-                delay = self._backoff(key)
-            with self._wakeup:
-                self._running.discard(key)
-                again = key in self._again
-                self._again.discard(key)
-            if again:
-                self.wake(key)
-            elif delay is not None:
-                self.wake(key, delay)
-            else:
-                self._checks.pop(key, None)
+    def _step_safely(self, key: Key) -> float | None:
+        try:
+            delay = self._step(key)
+        except Exception:
+            self._log.exception("tracker step failed", owner=key[0], request_id=key[1])
+            delay = self._backoff(key)
+        if delay is None:
+            self._checks.pop(key, None)
+        return delay
 
     def _backoff(self, key: Key) -> float:
         checks = self._checks.get(key, 0)
@@ -175,24 +115,45 @@ class Tracker:
     # One step ------------------------------------------------------------------------------------
 
     def _step(self, key: Key) -> float | None:
-        """Advance one request; returns when to look again, or None when it needs no more."""
+        """Advance one request; returns when to look again, or None when it needs no more.
+
+        A request past ``give_up_after`` is still looked at once more, so one Sectigo finished
+        (or already has) is never abandoned; it fails only when it is still unfinished.
+        """
         request = self._store.get(*key)
         if request is None or request.state.terminal:
             return None
         age = (self._clock() - request.created_at).total_seconds()
-        if age > self._settings.give_up_after:
-            last = request.sectigo_status or "none"
-            self._finish(
-                request,
-                RequestState.FAILED,
-                f"gave up after {age:.0f} s; last Sectigo status: {last}; last note: "
-                f"{request.reason}",
-            )
-            return None
+        expired = age > self._settings.give_up_after
         deadline = Deadline.after(self._settings.step_timeout)
         if request.state is RequestState.PENDING:
-            return self._submit(request, deadline)
-        return self._poll(request, deadline)
+            return self._submit(request, deadline, expired)
+        return self._poll(request, deadline, expired)
+
+    def _give_up(self, request: CertificateRequest, why: str) -> None:
+        age = (self._clock() - request.created_at).total_seconds()
+        last = request.sectigo_status or "none"
+        self._finish(
+            request,
+            RequestState.FAILED,
+            f"gave up after {age:.0f} s: {why}; last Sectigo status: {last}",
+        )
+
+    def _find_batch(self, request: CertificateRequest, deadline: Deadline) -> BatchResponse | None:
+        """The batch named after the request. Names are compared here, page by page, so a list
+        endpoint that ignores its filter cannot make a request adopt another's batch."""
+        matches: list[BatchResponse] = []
+        for page in range(MAX_LIST_PAGES):
+            batches = self._sectigo.list_batches(
+                batch_name=request.batch_name,
+                offset=page * LIST_PAGE,
+                limit=LIST_PAGE,
+                deadline=deadline,
+            )
+            matches.extend(b for b in batches if b.batch_name == request.batch_name)
+            if len(batches) < LIST_PAGE:
+                break
+        return min(matches, key=lambda b: b.batch_id) if matches else None
 
     def _save(self, request: CertificateRequest, **changes: Any) -> CertificateRequest:
         certificate: IssuedCertificate | None = changes.pop("certificate", None)
@@ -216,11 +177,28 @@ class Tracker:
             reason=reason,
         )
 
-    def _submit(self, request: CertificateRequest, deadline: Deadline) -> float | None:
+    def _submit(
+        self, request: CertificateRequest, deadline: Deadline, expired: bool
+    ) -> float | None:
         if request.submit_attempts > 0:
-            found = self._sectigo.list_batches(batch_name=request.batch_name, deadline=deadline)
-            if found:
-                return self._adopt(request, min(found, key=lambda b: b.batch_id), "found")
+            try:
+                found = self._find_batch(request, deadline)
+            except sectigo.SectigoError as exc:
+                if expired:
+                    self._give_up(
+                        request,
+                        f"Sectigo could not be asked whether batch {request.batch_name} exists",
+                    )
+                    return None
+                self._note(
+                    request, f"Sectigo could not be asked for batch {request.batch_name}: {exc}"
+                )
+                return self._backoff(request.key)
+            if found is not None:
+                return self._adopt(request, found, "found")
+        if expired:
+            self._give_up(request, "the order was never accepted by Sectigo")
+            return None
         spec = request.spec
         try:
             params = (
@@ -295,7 +273,7 @@ class Tracker:
         self._checks.pop(request.key, None)
         return self._settings.min_interval
 
-    def _poll(self, request: CertificateRequest, deadline: Deadline) -> float | None:
+    def _poll(self, request: CertificateRequest, deadline: Deadline, expired: bool) -> float | None:
         assert request.batch_id is not None
         batch_id = request.batch_id
         try:
@@ -310,6 +288,9 @@ class Tracker:
             self._finish(request, RequestState.FAILED, f"Sectigo no longer knows batch {batch_id}")
             return None
         except sectigo.SectigoError as exc:
+            if expired:
+                self._give_up(request, f"Sectigo could not be asked about batch {batch_id}")
+                return None
             self._note(request, f"Sectigo could not be asked about batch {batch_id}: {exc}")
             return self._backoff(request.key)
         raw = batch.status_raw
@@ -322,6 +303,9 @@ class Tracker:
         if status in (BatchStatus.REMOVED_AFTER_EXPIRATION, BatchStatus.REVOKED):
             reason = f"the batch became {status.value} before it was downloaded"
             self._save(request, state=RequestState.FAILED, sectigo_status=raw, reason=reason)
+            return None
+        if expired:
+            self._give_up(request, f"batch {batch_id} is still unfinished")
             return None
         note = (
             f"Sectigo reports an unknown batch status {raw!r}; still waiting"

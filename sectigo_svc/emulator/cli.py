@@ -165,6 +165,12 @@ def _start_faults(options: dict[str, Any]) -> tuple[FaultRule, ...]:
 @click.option("--hang-rate", type=float, callback=_rate, envvar=_env("hang_rate"))
 @click.option("--stuck", is_flag=True, envvar=_env("stuck"), help="Keep new batches in PROCESSING.")
 @click.option(
+    "--ignore-list-filters",
+    is_flag=True,
+    envvar=_env("ignore_list_filters"),
+    help="The batch list ignores batchName and status, as an API might.",
+)
+@click.option(
     "--chaos", is_flag=True, envvar=_env("chaos"), help="A mild mix of latency and faults."
 )
 def emulator(**options: Any) -> None:
@@ -188,6 +194,7 @@ def emulator(**options: Any) -> None:
             key_type=options["key_type"],
             faults=_start_faults(options),
             stuck=options["stuck"],
+            ignore_list_filters=options["ignore_list_filters"],
         )
         server = Emulator(config)
     except (EmulatorConfigError, OSError) as exc:

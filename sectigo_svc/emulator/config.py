@@ -50,6 +50,7 @@ class EmulatorConfig:
     key_type: KeyType = "rsa2048"
     faults: tuple[FaultRule, ...] = ()
     stuck: bool = False
+    ignore_list_filters: bool = False
 
     def __post_init__(self) -> None:
         for name in ("port", "management_port"):

@@ -17,6 +17,7 @@ class Settings:
     refresh_lifetime: int
     issue_delay: float
     stuck: bool
+    ignore_list_filters: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,9 +44,9 @@ class LiveSettings:
             elif name == "issue_delay":
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise SettingsError("issue_delay: must be a number of seconds >= 0")
-            elif name == "stuck":
+            elif name in ("stuck", "ignore_list_filters"):
                 if not isinstance(value, bool):
-                    raise SettingsError("stuck: must be true or false")
+                    raise SettingsError(f"{name}: must be true or false")
             else:
                 raise SettingsError(f"{name}: unknown setting")
             checked[name] = value

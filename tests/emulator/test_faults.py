@@ -275,8 +275,20 @@ def test_stuck_switched_at_run_time(api: Api, mgmt: Management) -> None:
     assert api.wait_for_batch(free)["status"] == "READY_FOR_DOWNLOAD"
 
 
+def test_list_filters_can_be_ignored_like_a_careless_api(api: Api, mgmt: Management) -> None:
+    api.created_batch_id(server_params("one.example.com"), batch_name="one")
+    api.created_batch_id(server_params("two.example.com"), batch_name="two")
+    assert [b["batchName"] for b in api.get("/api/v1/batches?batchName=one").json()] == ["one"]
+    mgmt.patch_settings(ignore_list_filters=True)
+    ignored = api.get("/api/v1/batches?batchName=one").json()
+    assert sorted(b["batchName"] for b in ignored) == ["one", "two"]
+    mgmt.patch_settings(ignore_list_filters=False)
+    assert len(api.get("/api/v1/batches?batchName=two").json()) == 1
+
+
 def test_bad_settings_refused(mgmt: Management) -> None:
-    for body in ({"access_lifetime": 0}, {"issue_delay": -1}, {"colour": "red"}):
+    bad = ({"access_lifetime": 0}, {"issue_delay": -1}, {"colour": "red"}, {"stuck": "yes"})
+    for body in bad:
         response = requests.patch(f"{mgmt.base_url}/settings", json=body, timeout=TIMEOUT)
         assert response.status_code == 400, (body, response.text)
     settings = mgmt.faults()["settings"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from sectigo_svc.api.v1 import ca_pb2 as pb
@@ -180,3 +181,27 @@ def test_a_batch_collected_while_the_service_was_down_is_still_downloaded(
     assert done.sectigo_status == "COLLECTED"
     assert download(second.stub(), "coll-1").pkcs12
     assert sectigo.batches_created() == 1
+
+
+def test_a_lost_answer_is_reconciled_by_name_even_when_the_list_ignores_its_filter(
+    service_factory: ServiceFactory,
+) -> None:
+    service = service_factory(sectigo_timeout=1.0)
+    sectigo = service.sectigo
+    stub = service.stub()
+    stub.IssueCertificate(server_key_request("other-1", "other.example.com"))
+    first = wait_for(stub, "other-1", [READY])
+    sectigo.settings(ignore_list_filters=True)
+    sectigo.add_fault(kind="hang", routes=["create_batch"], count=1, hang_seconds=3)
+
+    issued = stub.IssueCertificate(server_key_request("lost-2", "lost2.example.com"))
+    done = wait_for(stub, "lost-2", [READY])
+
+    assert done.batch_id != first.batch_id, "adopted another request's batch"
+    listed = sectigo.batches(issued.batch_name)
+    assert len(listed) == 2, "the emulator ignored the filter"
+    named = [b["batchId"] for b in listed if b["batchName"] == issued.batch_name]
+    assert named == [done.batch_id]
+    assert sectigo.requests_to("create_batch") == 2
+    leaf = x509.load_pem_x509_certificate(download(stub, "lost-2").certificate_pem.encode())
+    assert leaf.subject.rfc4514_string() == "CN=lost2.example.com"
