@@ -12,6 +12,7 @@ import structlog
 
 from sectigo_svc.authz import Policy
 from sectigo_svc.config import ServiceConfig
+from sectigo_svc.domain.account import AccountReads
 from sectigo_svc.domain.catalog import Catalog
 from sectigo_svc.domain.models import CertificateRequest, RequestState, Subject
 from sectigo_svc.domain.notifier import Notifier
@@ -31,6 +32,7 @@ from sectigo_svc.store.sqlite import SqliteStore
 
 CATALOG_TTL = 60.0
 READINESS_RETRY_MAX = 30.0
+SCRAPE_DEADLINE = 5.0  # Prometheus's default scrape timeout is 10 s
 
 
 class Application:
@@ -96,7 +98,7 @@ class Application:
             assert config.tls_cert and config.tls_key and config.tls_client_ca
             tls = TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca)
         self.hosted = build_server(
-            CertificateAuthorityServicer(self.service),
+            CertificateAuthorityServicer(self.service, AccountReads(self.store, self.sectigo)),
             CallInterceptor(
                 SERVICE_NAME,
                 ROLES,
@@ -113,6 +115,7 @@ class Application:
             probe_listen=config.health_listen,
         )
         self._stopping = threading.Event()
+        self._serving = threading.Lock()
         self._ready = threading.Event()
         self._readiness = threading.Thread(target=self._become_ready, name="readiness", daemon=True)
 
@@ -126,7 +129,7 @@ class Application:
         return {state.value: 0 for state in RequestState} | self.store.count_by_state()
 
     def _balances(self) -> dict[int, int]:
-        deadline = Deadline.after(self.config.sectigo_timeout)
+        deadline = Deadline.after(SCRAPE_DEADLINE)
         return {a.id: a.balance for a in self.catalog.authorities(deadline)}
 
     @property
@@ -168,8 +171,11 @@ class Application:
                 self._stopping.wait(wait)
                 wait = min(wait * 2, READINESS_RETRY_MAX)
                 continue
-            self.hosted.set_serving(True)
-            self._ready.set()
+            with self._serving:
+                if self._stopping.is_set():
+                    return
+                self.hosted.set_serving(True)
+                self._ready.set()
             self._log.info("ready: serving")
             return
 
@@ -181,14 +187,17 @@ class Application:
 
         Stopping twice is harmless.
         """
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
-        self.hosted.set_serving(False)
+        with self._serving:
+            if self._stopping.is_set():
+                return
+            self._stopping.set()
+            self.hosted.set_serving(False)
         self.hosted.stop(self.config.shutdown_grace if grace is None else grace)
+        if self._readiness.is_alive():
+            self._readiness.join()
         self.tracker.stop()
-        self.sectigo.close()
-        self.store.close()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.stop()
+        self.sectigo.close()
+        self.store.close()
         self._log.info("sectigo-svc stopped")

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from sectigo_svc.atomicfile import write_atomic
 from sectigo_svc.authz import Role
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -160,7 +159,7 @@ def make_dev_certs(
     _leaf(certs.intruder, other, _client_profile(_INTRUDER), overwrite=overwrite, now=now)
 
     if not certs.policy.exists():
-        _write_atomic(certs.policy, _policy_text().encode(), _PUBLIC_FILE)
+        write_atomic(certs.policy, _policy_text().encode(), _PUBLIC_FILE)
     return certs
 
 
@@ -255,7 +254,7 @@ def _authority(pair: CertKey, common_name: str, *, overwrite: bool, now: dt.date
         .sign(key, hashes.SHA256())
     )
     _write_key(pair.key, key)
-    _write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), _PUBLIC_FILE)
+    write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), _PUBLIC_FILE)
     return _Authority(cert, key)
 
 
@@ -304,7 +303,7 @@ def _leaf(
     )
     # Key first: a crash in between leaves a pair that `_reusable` rejects, so it is reissued.
     _write_key(pair.key, key)
-    _write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), _PUBLIC_FILE)
+    write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), _PUBLIC_FILE)
 
 
 def _reusable(pair: CertKey, issuer: _Authority, profile: _Profile, now: dt.datetime) -> bool:
@@ -350,22 +349,7 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_atomic(path, data, _PRIVATE_FILE)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Replace `path` with `data`; the file has `mode` (less the umask) from its creation on."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, _PRIVATE_FILE)
 
 
 def _policy_text() -> str:

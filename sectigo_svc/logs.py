@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -67,6 +67,3 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     root.handlers[:] = [handler]
     root.setLevel(numeric)
 
-
-def bind(**values: Any) -> None:
-    structlog.contextvars.bind_contextvars(**values)

@@ -7,8 +7,6 @@ rather than narrowed afterwards.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import (
@@ -17,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 
+from sectigo_svc.atomicfile import write_atomic
 from sectigo_svc.sectigo import KeyAndChain
 
 CERT_FILE = "cert.pem"
@@ -32,23 +31,7 @@ def write_pem_files(directory: Path, bundle: KeyAndChain) -> tuple[Path, Path, P
     chain = b"".join(c.public_bytes(Encoding.PEM) for c in bundle.chain)
     key = bundle.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     return (
-        _write(directory / CERT_FILE, leaf, CERT_MODE),
-        _write(directory / CHAIN_FILE, chain, CERT_MODE),
-        _write(directory / KEY_FILE, key, KEY_MODE),
+        write_atomic(directory / CERT_FILE, leaf, CERT_MODE),
+        write_atomic(directory / CHAIN_FILE, chain, CERT_MODE),
+        write_atomic(directory / KEY_FILE, key, KEY_MODE),
     )
-
-
-def _write(target: Path, content: bytes, mode: int) -> Path:
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return target

@@ -21,12 +21,16 @@ class Notifier:
         with self._changed:
             return self._generations[key]
 
-    def changed(self, key: tuple[str, str]) -> None:
+    def changed(self, key: tuple[str, str], final: bool = False) -> None:
+        """Wake the key's watchers; ``final`` (a terminal state) also forgets the key, so the
+        counters do not grow with every request ever made."""
         with self._changed:
             self._generations[key] += 1
             self._changed.notify_all()
+            if final:
+                del self._generations[key]
 
     def wait(self, key: tuple[str, str], seen: int, timeout: float) -> bool:
-        """Wait until the key's generation passes ``seen``; False when the timeout ran out."""
+        """Wait until the key's generation moves from ``seen``; False when the timeout ran out."""
         with self._changed:
             return self._changed.wait_for(lambda: self._generations[key] != seen, timeout)

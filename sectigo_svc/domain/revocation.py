@@ -77,5 +77,5 @@ class Revoker:
                 )
             except StaleUpdate:
                 continue
-            self._notifier.changed(updated.key)
+            self._notifier.changed(updated.key, final=True)
             return updated

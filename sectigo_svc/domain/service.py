@@ -37,17 +37,8 @@ from sectigo_svc.domain.models import (
 from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.orders import order_params
 from sectigo_svc.domain.revocation import Revoker
-from sectigo_svc.domain.upstream import upstream
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
-from sectigo_svc.sectigo.models import (
-    Authority,
-    FindResult,
-    Licenses,
-    Profile,
-    ProfileDetail,
-    ProfileParameter,
-)
 from sectigo_svc.sectigo.reasons import RevocationReason
 from sectigo_svc.store.base import ListQuery, RequestStore
 
@@ -324,14 +315,6 @@ class CertificateService:
 
     # Sectigo-wide reads and revocation -----------------------------------------------------------
 
-    def find(self, common_name: str, serial_number: str, deadline: Deadline | None) -> FindResult:
-        if bool(common_name) == bool(serial_number):
-            raise InvalidArgument("criterion", "give exactly one of common_name and serial_number")
-        serial = validation.serial_number(serial_number) if serial_number else ""
-        name = validation.dns_name(common_name, "common_name") if common_name else ""
-        with upstream("find certificates"):
-            return self._sectigo.find(common_name=name, serial_number=serial, deadline=deadline)
-
     def revoke(
         self,
         caller: Caller,
@@ -383,27 +366,6 @@ class CertificateService:
                 f"serial={serial} reason={reason.value}",
             )
         )
-
-    def authorities(self, deadline: Deadline | None) -> tuple[Authority, ...]:
-        with upstream("list authorities"):
-            return self._sectigo.authorities(deadline)
-
-    def licenses(self, deadline: Deadline | None) -> Licenses:
-        with upstream("read licences"):
-            return self._sectigo.licenses(deadline)
-
-    def profiles(self, deadline: Deadline | None) -> tuple[Profile, ...]:
-        with upstream("list profiles"):
-            return self._sectigo.profiles(deadline)
-
-    def profile(
-        self, profile_id: int, deadline: Deadline | None
-    ) -> tuple[ProfileDetail, tuple[ProfileParameter, ...]]:
-        if profile_id <= 0:
-            raise InvalidArgument("profile_id", "must be a positive profile id")
-        with upstream(f"read profile {profile_id}"):
-            detail = self._sectigo.profile_detail(profile_id, deadline)
-            return detail, self._sectigo.profile_parameters(profile_id, deadline)
 
     def _audit(self, caller: Caller, action: str, request: CertificateRequest, detail: str) -> None:
         self._store.record_audit(

@@ -160,7 +160,7 @@ class Tracker:
         updated = self._store.update(
             dataclasses.replace(request, updated_at=self._clock(), **changes), certificate
         )
-        self._notifier.changed(updated.key)
+        self._notifier.changed(updated.key, final=updated.state.terminal)
         return updated
 
     def _note(self, request: CertificateRequest, reason: str) -> None:

@@ -219,10 +219,6 @@ class Ledger:
             found = self._batches.get(batch_id)
             return (found, now) if found else None
 
-    def batch_json(self, batch_id: int) -> dict[str, Any] | None:
-        found = self.batch(batch_id)
-        return found[0].to_json(found[1]) if found else None
-
     def mark_collected(self, batch_id: int) -> None:
         with self._lock:
             self._batches[batch_id].collected = True

@@ -21,6 +21,7 @@ from sectigo_svc.domain.service import Caller
 from sectigo_svc.rpc import calls
 from sectigo_svc.rpc.status import INTERNAL_MESSAGE, Outcome, outcome_of
 from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.store.base import StoreError
 
 INSECURE_IDENTITY = "anonymous"
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
@@ -121,6 +122,9 @@ class CallInterceptor(_Interceptor):
         if outcome is None:
             self._log.exception("rpc failed unexpectedly")
             outcome = Outcome(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+        elif isinstance(exc, StoreError):
+            # The caller gets a generic UNAVAILABLE; the operator needs the store's own words.
+            self._log.warning("request store failed", cause=str(exc))
         if outcome.trailers:
             context.set_trailing_metadata(outcome.trailers)
         return outcome

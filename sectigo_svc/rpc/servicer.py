@@ -12,13 +12,20 @@ import grpc
 
 from sectigo_svc.api.v1 import ca_pb2 as pb
 from sectigo_svc.api.v1 import ca_pb2_grpc
+from sectigo_svc.domain.account import AccountReads
 from sectigo_svc.domain.service import CertificateService
 from sectigo_svc.rpc import calls, convert
 
 
 class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
-    def __init__(self, service: CertificateService, watch_poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        service: CertificateService,
+        account: AccountReads,
+        watch_poll_interval: float = 1.0,
+    ) -> None:
         self._service = service
+        self._account = account
         self._watch_poll = watch_poll_interval
 
     def IssueCertificate(
@@ -68,7 +75,9 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
     def FindCertificates(
         self, request: pb.FindCertificatesRequest, context: grpc.ServicerContext
     ) -> pb.FindCertificatesResponse:
-        result = self._service.find(request.common_name, request.serial_number, calls.deadline())
+        result = self._account.find(
+            calls.caller(), request.common_name, request.serial_number, calls.deadline()
+        )
         return convert.find_message(result)
 
     def RevokeCertificate(
@@ -91,20 +100,20 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
     def ListAuthorities(
         self, request: pb.ListAuthoritiesRequest, context: grpc.ServicerContext
     ) -> pb.ListAuthoritiesResponse:
-        return convert.authorities_message(self._service.authorities(calls.deadline()))
+        return convert.authorities_message(self._account.authorities(calls.deadline()))
 
     def GetLicenses(
         self, request: pb.GetLicensesRequest, context: grpc.ServicerContext
     ) -> pb.Licenses:
-        return convert.licenses_message(self._service.licenses(calls.deadline()))
+        return convert.licenses_message(self._account.licenses(calls.deadline()))
 
     def ListProfiles(
         self, request: pb.ListProfilesRequest, context: grpc.ServicerContext
     ) -> pb.ListProfilesResponse:
-        return convert.profiles_message(self._service.profiles(calls.deadline()))
+        return convert.profiles_message(self._account.profiles(calls.deadline()))
 
     def GetProfile(
         self, request: pb.GetProfileRequest, context: grpc.ServicerContext
     ) -> pb.Profile:
-        detail, parameters = self._service.profile(request.profile_id, calls.deadline())
+        detail, parameters = self._account.profile(request.profile_id, calls.deadline())
         return convert.profile_message(detail, parameters)

@@ -178,6 +178,9 @@ class Transport:
                 raise OutcomeUnknown(
                     endpoint.name, endpoint.method, f"no answer after sending ({exc.reason})"
                 ) from exc
+            if deadline is not None and deadline.expired():
+                # The timeout was the caller's deadline, not Sectigo being unreachable.
+                raise DeadlineExceeded(endpoint.name) from exc
             raise
         except ServerError as exc:
             if endpoint.mutating:
@@ -218,7 +221,8 @@ class Transport:
             with response:
                 status = response.status_code
                 if not 200 <= status < 300:
-                    raise error_from_response(response, endpoint, request.redact)
+                    secrets = (*request.redact, token) if token else request.redact
+                    raise error_from_response(response, endpoint, secrets)
                 return handle(response)
         except requests.RequestException as exc:
             failure = connection_failure(exc, endpoint)

@@ -155,6 +155,18 @@ def test_server_echoes_of_secrets_are_redacted(
     assert "hunter2-p12" not in repr(logs)
 
 
+def test_an_echoed_bearer_token_is_redacted(mocked: responses.RequestsMock, sleeps: Sleeps) -> None:
+    mocked.get(
+        f"{BASE}/api/v1/authorities/allowed",
+        status=400,
+        json={"message": "bad request with token t1", "errorCode": -10},
+    )
+    with pytest.raises(ValidationError) as caught:
+        authorities(transport(sleeps))
+    assert "t1" not in str(caught.value)
+    assert "[redacted]" in caught.value.message
+
+
 def test_login_errors_never_carry_the_password(
     mocked: responses.RequestsMock, sleeps: Sleeps
 ) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from sectigo_svc.sectigo import Deadline, SectigoClient
-from sectigo_svc.sectigo.errors import ConnectionFailed, OutcomeUnknown
+from sectigo_svc.sectigo.errors import ConnectionFailed, DeadlineExceeded, OutcomeUnknown
 from tests.sectigo.conftest import ClientFactory, Management
 from tests.sectigo.test_emulator_endpoints import server_params
 
@@ -90,6 +90,6 @@ def test_the_callers_deadline_caps_timeouts_and_retries(
     client.login()
     management.add_fault(kind="latency", latency_ms=2000, routes=["authorities"])
     started = time.monotonic()
-    with pytest.raises(ConnectionFailed):
+    with pytest.raises(DeadlineExceeded):
         client.authorities(deadline=Deadline.after(0.4))
     assert time.monotonic() - started < 1.0

@@ -224,3 +224,17 @@ def test_every_issue_download_and_revoke_is_audited_with_the_identity(service: S
     ]
     assert "private_key=True" in entries[1].detail
     assert all(e.identity != VERIFICATION for e in entries)
+
+
+def test_find_shows_a_caller_only_its_own_certificates(service: Service) -> None:
+    owner = service.stub("registration")
+    issue_ready(owner, server_key_request("find-1", "scoped.example.com"))
+    query = pb.FindCertificatesRequest(common_name="scoped.example.com")
+
+    mine = owner.FindCertificates(query, timeout=TIMEOUT).certificates
+    theirs = service.stub("verification").FindCertificates(query, timeout=TIMEOUT).certificates
+    everything = service.stub("admin").FindCertificates(query, timeout=TIMEOUT).certificates
+
+    assert len(mine) == 1 and mine[0].common_name == "scoped.example.com"
+    assert list(theirs) == []
+    assert [c.serial_number for c in everything] == [mine[0].serial_number]

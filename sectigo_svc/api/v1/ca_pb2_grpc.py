@@ -138,7 +138,8 @@ class CertificateAuthorityServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FindCertificates(self, request, context):
-        """Search Sectigo's certificates by common name or serial number. Role: read.
+        """Search Sectigo's certificates by common name or serial number. Callers see only certificates
+        their own requests issued; admins see every certificate of the account. Role: read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -60,7 +60,9 @@ class CertificateAuthorityStub:
     Role: read; the private key only to the request's owner, and only when asked for.
     """
     FindCertificates: _grpc.UnaryUnaryMultiCallable[_ca_pb2.FindCertificatesRequest, _ca_pb2.FindCertificatesResponse]
-    """Search Sectigo's certificates by common name or serial number. Role: read."""
+    """Search Sectigo's certificates by common name or serial number. Callers see only certificates
+    their own requests issued; admins see every certificate of the account. Role: read.
+    """
     RevokeCertificate: _grpc.UnaryUnaryMultiCallable[_ca_pb2.RevokeCertificateRequest, _ca_pb2.RevokeCertificateResponse]
     """Revoke a certificate by the request that issued it or by its serial number; callers may revoke
     only certificates of their own requests unless admin. Role: revoke.
@@ -99,7 +101,9 @@ class CertificateAuthorityAsyncStub(CertificateAuthorityStub):
     Role: read; the private key only to the request's owner, and only when asked for.
     """
     FindCertificates: _aio.UnaryUnaryMultiCallable[_ca_pb2.FindCertificatesRequest, _ca_pb2.FindCertificatesResponse]  # type: ignore[assignment]
-    """Search Sectigo's certificates by common name or serial number. Role: read."""
+    """Search Sectigo's certificates by common name or serial number. Callers see only certificates
+    their own requests issued; admins see every certificate of the account. Role: read.
+    """
     RevokeCertificate: _aio.UnaryUnaryMultiCallable[_ca_pb2.RevokeCertificateRequest, _ca_pb2.RevokeCertificateResponse]  # type: ignore[assignment]
     """Revoke a certificate by the request that issued it or by its serial number; callers may revoke
     only certificates of their own requests unless admin. Role: revoke.
@@ -171,7 +175,9 @@ class CertificateAuthorityServicer(metaclass=_abc_1.ABCMeta):
         request: _ca_pb2.FindCertificatesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ca_pb2.FindCertificatesResponse, _abc.Awaitable[_ca_pb2.FindCertificatesResponse]]:
-        """Search Sectigo's certificates by common name or serial number. Role: read."""
+        """Search Sectigo's certificates by common name or serial number. Callers see only certificates
+        their own requests issued; admins see every certificate of the account. Role: read.
+        """
 
     @_abc_1.abstractmethod
     def RevokeCertificate(
