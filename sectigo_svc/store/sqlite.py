@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import os
 import sqlite3
 import threading
@@ -54,10 +55,15 @@ class SqliteStore:
         self._closed = False
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        self._migrate()
-        self._check_data_key()
+        self._owner_lock = _lock_exclusively(path.with_name(path.name + ".lock"))
+        try:
+            # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            self._migrate()
+            self._check_data_key()
+        except BaseException:
+            self.close()
+            raise
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -350,10 +356,27 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+        os.close(self._owner_lock)
+
+
+def _lock_exclusively(path: Path) -> int:
+    """Hold an exclusive lock on ``path`` until closed: one process per store, because two
+    trackers on one store could each send the same order. The OS drops it if the process dies."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(
+            f"the store {path.with_suffix('')} is already in use by another sectigo-svc"
+        ) from None
+    return fd
 
 
 def backup_database(source: Path, destination: Path) -> None:

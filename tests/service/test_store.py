@@ -218,3 +218,12 @@ def test_a_service_restarted_with_another_data_key_refuses_to_start(
     with pytest.raises(SealingError, match="is it the key this store was created with") as refused:
         Application(first.config, Credentials.load(USERNAME, PASSWORD))
     assert base64.b64encode(b"n" * KEY_BYTES).decode() not in str(refused.value)
+
+
+def test_one_process_at_a_time_owns_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "requests.db"
+    first = _store(path)
+    with pytest.raises(StoreError, match="is already in use by another sectigo-svc"):
+        _store(path)
+    first.close()
+    _store(path).close()
