@@ -37,11 +37,23 @@ def batch(value: BatchResponse) -> Json:
         "active": value.active,
         "batchName": value.batch_name,
         "rejectReason": value.reject_reason,
-        "generatorParametersValues": value.generator_parameters_values,
+        "generatorParametersValues": _masked(value.generator_parameters_values),
         "userId": value.user_id,
         "downloadable": value.downloadable,
         "rejectable": value.rejectable,
     }
+
+
+def _masked(values: Any) -> Any:
+    """Sectigo may echo the order's parameters here; a PKCS#12 password among them is hidden."""
+    if isinstance(values, dict):
+        return {
+            k: "[redacted]" if "password" in str(k).lower() else _masked(v)
+            for k, v in values.items()
+        }
+    if isinstance(values, list):
+        return [_masked(v) for v in values]
+    return values
 
 
 def processing(value: ProcessingInfo) -> Json:

@@ -103,3 +103,18 @@ def test_verbose_logs_leak_nothing(
     assert refused.exit_code == 1
     assert refused.stderr.splitlines()[-1].startswith("sectigo: error: login (POST): HTTP 401")
     assert_nothing_leaked(printed, tokens)
+
+
+def test_a_password_echoed_in_generator_parameters_is_masked() -> None:
+    from sectigo_admin.wire import batch
+    from sectigo_svc.sectigo.models import BatchResponse
+
+    echoed = BatchResponse.from_json(
+        {
+            "batchId": 1,
+            "status": "CREATED",
+            "generatorParametersValues": [{"commonName": "a.example.com", "pkcs12Password": "pw"}],
+        }
+    )
+    shown = batch(echoed)["generatorParametersValues"]
+    assert shown == [{"commonName": "a.example.com", "pkcs12Password": "[redacted]"}]
