@@ -103,7 +103,8 @@ def usage(stack: DevStack, grpcurl: str = "grpcurl") -> str:
             f"  {call(SERVICE + '/DownloadCertificate', get)}",
             "Health (also plain text on the probe port, as container probes use it):",
             f"  {call('grpc.health.v1.Health/Check')}",
-            f"  sectigo-svc healthcheck --target 127.0.0.1:{stack.app.hosted.probe_port}",
+            f"  {Path(grpcurl).with_name('sectigo-svc')} healthcheck"
+            f" --target 127.0.0.1:{stack.app.hosted.probe_port}",
             f"Metrics: curl -s http://127.0.0.1:{stack.app.metrics_port}/metrics",
             "",
             "Ctrl-C stops both.",
