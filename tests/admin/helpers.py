@@ -33,32 +33,6 @@ P12_PASSWORD = "secrtpasswrd"  # the seed document's example
 OPENSSL = "/usr/bin/openssl"
 SCRIPT = Path(sys.executable).with_name("sectigo")
 
-AUTHORITY_KEYS = [
-    "id",
-    "ecosystemId",
-    "signerCertificateId",
-    "ecosystemName",
-    "balance",
-    "enabled",
-    "profileId",
-    "profileName",
-]
-BATCH_KEYS = [
-    "batchId",
-    "orderNumber",
-    "creationDate",
-    "profile",
-    "size",
-    "status",
-    "active",
-    "batchName",
-    "rejectReason",
-    "generatorParametersValues",
-    "userId",
-    "downloadable",
-    "rejectable",
-]
-
 
 @dataclass(frozen=True)
 class Outcome:

@@ -11,7 +11,8 @@ import pytest
 from cryptography import x509
 
 from sectigo_admin.commands.orders import dns_names
-from tests.admin.helpers import BATCH_KEYS, Cli, Management, make_csr, san_names, subject_values
+from tests.admin.helpers import Cli, Management, make_csr, san_names, subject_values
+from tests.wire import BATCH_KEYS
 
 PASSWORD_LINE = re.compile(r"^sectigo: generated PKCS#12 password .*: (\S+)$", re.M)
 

@@ -10,14 +10,13 @@ import re
 from pathlib import Path
 
 from tests.admin.helpers import (
-    AUTHORITY_KEYS,
-    BATCH_KEYS,
     P12_PASSWORD,
     Cli,
     Outcome,
     openssl,
     unzip,
 )
+from tests.wire import AUTHORITY_KEYS, BATCH_KEYS
 
 
 def test_seed_walkthrough(cli: Cli, workdir: Path) -> None:

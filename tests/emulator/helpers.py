@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.wire import BATCH_KEYS
+
 USERNAME = "tester"
 PASSWORD = "supersecretsquirrel"  # the emulator's documented default test account
 P12_PASSWORD = "secrtpasswrd"
@@ -37,23 +39,7 @@ PROFILE_2 = 85
 
 OPENSSL = "/usr/bin/openssl"
 
-BATCH_FIELDS = frozenset(
-    {
-        "batchId",
-        "orderNumber",
-        "creationDate",
-        "profile",
-        "size",
-        "status",
-        "active",
-        "batchName",
-        "rejectReason",
-        "generatorParametersValues",
-        "userId",
-        "downloadable",
-        "rejectable",
-    }
-)
+BATCH_FIELDS = frozenset(BATCH_KEYS)
 
 TERMINAL_STATUSES = frozenset({"READY_FOR_DOWNLOAD", "COLLECTED", "REJECTED", "BROKEN", "FAILED"})
 

@@ -14,17 +14,9 @@ from tests.emulator.helpers import (
     assert_json_content_type,
     server_params,
 )
+from tests.wire import AUTHORITY_KEYS
 
-AUTHORITY_FIELDS = {
-    "id",
-    "ecosystemId",
-    "signerCertificateId",
-    "ecosystemName",
-    "balance",
-    "enabled",
-    "profileId",
-    "profileName",
-}
+AUTHORITY_FIELDS = set(AUTHORITY_KEYS)
 PARAMETER_FIELDS = {
     "name",
     "inputType",
