@@ -3,6 +3,8 @@ RESOURCE_EXHAUSTED, UNAVAILABLE and DEADLINE_EXCEEDED."""
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -85,7 +87,9 @@ def test_sectigo_down_is_unavailable(service_factory: ServiceFactory) -> None:
     assert "Sectigo" in down.details
 
 
-def test_the_callers_deadline_bounds_the_upstream_work(service: Service) -> None:
+def test_the_callers_deadline_bounds_the_upstream_work(
+    service: Service, captured: io.StringIO
+) -> None:
     service.sectigo.add_fault(kind="hang", routes=["devices"], hang_seconds=4, count=1)
     stub = service.stub()
     started = time.monotonic()
@@ -98,6 +102,11 @@ def test_the_callers_deadline_bounds_the_upstream_work(service: Service) -> None
     started = time.monotonic()
     stub.GetLicenses(pb.GetLicensesRequest(), timeout=5)
     assert time.monotonic() - started < 2.0
+    # And said so: its own line for the call carries DEADLINE_EXCEEDED within about the deadline.
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    calls = [e for e in lines if e.get("event") == "rpc" and e.get("rpc") == "GetLicenses"]
+    assert calls[0]["code"] == "DEADLINE_EXCEEDED", calls
+    assert calls[0]["duration_ms"] < 2000
 
 
 def test_sectigo_throttling_is_unavailable_with_retry_info(service: Service) -> None:
