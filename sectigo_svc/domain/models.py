@@ -8,6 +8,22 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
+# The RFC 5280 reasons the domain revokes with are exactly the ones Sectigo accepts.
+from sectigo_svc.sectigo.reasons import RevocationReason
+
+__all__ = [
+    "TERMINAL_STATES",
+    "AuditEntry",
+    "CertificateRequest",
+    "IssueSpec",
+    "IssuedCertificate",
+    "KeySource",
+    "RequestState",
+    "RevocationReason",
+    "Subject",
+    "batch_name_for",
+]
+
 
 class RequestState(StrEnum):
     PENDING = "PENDING"

@@ -11,18 +11,22 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from sectigo_svc.api.v1 import ca_pb2 as pb
-from sectigo_svc.domain.errors import InvalidArgument
-from sectigo_svc.domain.models import CertificateRequest, KeySource, RequestState, Subject
-from sectigo_svc.domain.service import Download, IssueInput, ServerKeyInput
-from sectigo_svc.sectigo.models import (
+from sectigo_svc.domain.account import (
     Authority,
-    FindResult,
-    Licenses,
-    Profile,
-    ProfileDetail,
-    ProfileParameter,
+    FoundCertificate,
+    Licences,
+    ProfileDescription,
+    ProfileSummary,
 )
-from sectigo_svc.sectigo.reasons import RevocationReason
+from sectigo_svc.domain.errors import InvalidArgument
+from sectigo_svc.domain.models import (
+    CertificateRequest,
+    KeySource,
+    RequestState,
+    RevocationReason,
+    Subject,
+)
+from sectigo_svc.domain.service import Download, IssueInput, ServerKeyInput
 
 _STATES = {state: pb.RequestState.Value(f"REQUEST_STATE_{state.value}") for state in RequestState}
 _STATES_BACK = {number: state for state, number in _STATES.items()}
@@ -123,7 +127,7 @@ def download_message(download: Download) -> pb.DownloadCertificateResponse:
     )
 
 
-def find_message(result: FindResult) -> pb.FindCertificatesResponse:
+def find_message(found: Iterable[FoundCertificate]) -> pb.FindCertificatesResponse:
     return pb.FindCertificatesResponse(
         certificates=[
             pb.FoundCertificate(
@@ -131,9 +135,9 @@ def find_message(result: FindResult) -> pb.FindCertificatesResponse:
                 common_name=item.common_name,
                 serial_number=item.serial_number,
                 status=item.status,
-                create_time=_timestamp(item.creation_date),
+                create_time=_timestamp(item.created),
             )
-            for item in result.items
+            for item in found
         ]
     )
 
@@ -155,11 +159,11 @@ def authorities_message(authorities: Iterable[Authority]) -> pb.ListAuthoritiesR
     )
 
 
-def licenses_message(licenses: Licenses) -> pb.Licenses:
-    return pb.Licenses(ordered=licenses.ordered, issued=licenses.issued)
+def licences_message(licences: Licences) -> pb.Licenses:
+    return pb.Licenses(ordered=licences.ordered, issued=licences.issued)
 
 
-def profiles_message(profiles: Iterable[Profile]) -> pb.ListProfilesResponse:
+def profiles_message(profiles: Iterable[ProfileSummary]) -> pb.ListProfilesResponse:
     return pb.ListProfilesResponse(
         profiles=[
             pb.ProfileSummary(profile_id=p.profile_id, algorithms=list(p.algorithms), ca=p.ca)
@@ -168,12 +172,12 @@ def profiles_message(profiles: Iterable[Profile]) -> pb.ListProfilesResponse:
     )
 
 
-def profile_message(detail: ProfileDetail, parameters: Iterable[ProfileParameter]) -> pb.Profile:
+def profile_message(profile: ProfileDescription) -> pb.Profile:
     return pb.Profile(
-        profile_id=detail.profile_id,
-        name=detail.profile_name or detail.name,
-        key_algorithm_info=detail.key_algorithm_info,
-        raw_profile_config=detail.raw_profile_config,
+        profile_id=profile.profile_id,
+        name=profile.name,
+        key_algorithm_info=profile.key_algorithm_info,
+        raw_profile_config=profile.raw_profile_config,
         parameters=[
             pb.ProfileParameter(
                 name=p.name,
@@ -183,6 +187,6 @@ def profile_message(detail: ProfileDetail, parameters: Iterable[ProfileParameter
                 validation_pattern=p.validation_pattern,
                 message=p.message,
             )
-            for p in parameters
+            for p in profile.parameters
         ],
     )

@@ -105,7 +105,7 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
     def GetLicenses(
         self, request: pb.GetLicensesRequest, context: grpc.ServicerContext
     ) -> pb.Licenses:
-        return convert.licenses_message(self._account.licenses(calls.deadline()))
+        return convert.licences_message(self._account.licences(calls.deadline()))
 
     def ListProfiles(
         self, request: pb.ListProfilesRequest, context: grpc.ServicerContext
@@ -115,5 +115,4 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
     def GetProfile(
         self, request: pb.GetProfileRequest, context: grpc.ServicerContext
     ) -> pb.Profile:
-        detail, parameters = self._account.profile(request.profile_id, calls.deadline())
-        return convert.profile_message(detail, parameters)
+        return convert.profile_message(self._account.profile(request.profile_id, calls.deadline()))
