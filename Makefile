@@ -66,6 +66,7 @@ docs: install
 
 bench: install
 	$(BIN)/python bench/bench_client.py
+	$(BIN)/python bench/bench_service.py
 
 clean:
 	rm -rf $(VENV) $(STATE) .mypy_cache .ruff_cache .pytest_cache
