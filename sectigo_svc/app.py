@@ -42,8 +42,6 @@ class Application:
         self.config = config
         self._log = structlog.get_logger("sectigo_svc")
         self.metrics = Metrics()
-        key = load_or_create_key(config.data_key_path, create=config.data_key_file is None)
-        self.store = SqliteStore(config.database_path, Sealer(key))
         self.sectigo = SectigoClient.build(
             SectigoConfig(
                 endpoint=config.sectigo_endpoint,
@@ -55,6 +53,14 @@ class Application:
             credentials,
             observer=self.metrics,
         )
+        policy = Policy.load(config.policy_file) if config.policy_file else None
+        tls = None
+        if not config.insecure:
+            assert config.tls_cert and config.tls_key and config.tls_client_ca
+            tls = TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca)
+        # The store comes last of what can fail: it holds the state directory's lock.
+        key = load_or_create_key(config.data_key_path, create=config.data_key_file is None)
+        self.store = SqliteStore(config.database_path, Sealer(key))
         self.catalog = Catalog(self.sectigo, CATALOG_TTL)
         self.metrics.track_requests(self._request_counts)
         self.metrics.track_balances(self._balances)
@@ -92,28 +98,29 @@ class Application:
             ),
             wake=self.tracker.wake,
         )
-        policy = Policy.load(config.policy_file) if config.policy_file else None
-        tls = None
-        if not config.insecure:
-            assert config.tls_cert and config.tls_key and config.tls_client_ca
-            tls = TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca)
-        self.hosted = build_server(
-            CertificateAuthorityServicer(self.service, AccountReads(self.store, self.sectigo)),
-            CallInterceptor(
-                SERVICE_NAME,
-                ROLES,
-                policy,
-                config.insecure,
-                config.sectigo_timeout * 2,
-                max_streams=max(1, config.grpc_workers // 2),
-                observe=self.metrics.rpc,
-            ),
-            config.listen,
-            tls,
-            config.grpc_workers,
-            config.max_concurrent_rpcs,
-            probe_listen=config.health_listen,
-        )
+        try:
+            self.hosted = build_server(
+                CertificateAuthorityServicer(self.service, AccountReads(self.store, self.sectigo)),
+                CallInterceptor(
+                    SERVICE_NAME,
+                    ROLES,
+                    policy,
+                    config.insecure,
+                    config.sectigo_timeout * 2,
+                    max_streams=max(1, config.grpc_workers // 2),
+                    observe=self.metrics.rpc,
+                ),
+                config.listen,
+                tls,
+                config.grpc_workers,
+                config.max_concurrent_rpcs,
+                probe_listen=config.health_listen,
+            )
+        except BaseException:
+            # Nothing was started; release what was opened (the store's lock above all).
+            self.sectigo.close()
+            self.store.close()
+            raise
         self._stopping = threading.Event()
         self._serving = threading.Lock()
         self._ready = threading.Event()

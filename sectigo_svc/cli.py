@@ -12,6 +12,7 @@ import click
 
 from sectigo_svc import logs
 from sectigo_svc.app import Application
+from sectigo_svc.authz import PolicyError
 from sectigo_svc.backup import back_up
 from sectigo_svc.config import ConfigError, ServiceConfig, settings_markdown
 from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, make_dev_certs
@@ -61,7 +62,7 @@ def serve(config_file: Path | None, listen: str | None, insecure: bool | None) -
             config.sectigo_username or None, password_file=config.sectigo_password_file
         )
         app = Application(config, credentials)
-    except (SectigoError, SealingError, StoreError, OSError, ValueError) as exc:
+    except (SectigoError, SealingError, StoreError, PolicyError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     app.start()
     _wait_for_signal()

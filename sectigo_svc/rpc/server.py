@@ -99,17 +99,24 @@ def build_server(
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    if tls is None:
-        port = server.add_insecure_port(listen)
-    else:
-        port = server.add_secure_port(listen, tls.credentials())
+    port = _bind(server, listen, tls.credentials() if tls else None)
     hosted = Hosted(server, health_servicer, port)
     if probe_listen:
         probe = grpc.server(ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe"))
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, probe)
         hosted.probe = probe
-        hosted.probe_port = probe.add_insecure_port(probe_listen)
+        hosted.probe_port = _bind(probe, probe_listen, None)
     hosted.set_serving(False)
     # Liveness means "the process answers"; readiness ("" and the service) waits for Sectigo.
     health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     return hosted
+
+
+def _bind(server: grpc.Server, listen: str, credentials: grpc.ServerCredentials | None) -> int:
+    """The bound port; a clear OSError (not grpc's RuntimeError) when the address is taken."""
+    try:
+        if credentials is None:
+            return server.add_insecure_port(listen)
+        return server.add_secure_port(listen, credentials)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {listen}: the address is in use or not local") from exc

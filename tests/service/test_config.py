@@ -4,6 +4,7 @@ setting as an operator would set it. And ``serve --insecure`` warns."""
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 
 import grpc
@@ -162,3 +163,28 @@ def test_serve_insecure_warns_and_serves_plain_text(
             channel.close()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_serve_reports_a_taken_address_in_one_line(
+    tmp_path: Path, emulator_factory: EmulatorFactory
+) -> None:
+    emulator = emulator_factory()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environ = {
+            "SECTIGO_SVC_STATE_DIR": str(tmp_path / "state"),
+            "SECTIGO_SVC_SECTIGO_ENDPOINT": emulator.api_url,
+            "SECTIGO_SVC_SECTIGO_ENVIRONMENT": "testing",
+            "SECTIGO_SVC_SECTIGO_TOKEN_CACHE_DIR": str(tmp_path / "tokens"),
+            "SECTIGO_USERNAME": USERNAME,
+            "SECTIGO_PASSWORD": PASSWORD,
+        }
+        result = CliRunner().invoke(
+            main, ["serve", "--insecure", "--listen", f"127.0.0.1:{port}"], env=environ
+        )
+
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output
