@@ -188,3 +188,23 @@ def test_serve_reports_a_taken_address_in_one_line(
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert "Traceback" not in result.output
+
+
+def test_serve_reports_a_broken_policy_in_one_line(pki: DevCerts, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[identities."spiffe://x/y"]\nroles = ["issue", "fly"]\n')
+    environ = _tls(pki) | {
+        "SECTIGO_SVC_POLICY_FILE": str(policy),
+        "SECTIGO_SVC_STATE_DIR": str(tmp_path / "state"),
+        "SECTIGO_SVC_SECTIGO_ENDPOINT": "http://127.0.0.1:9",
+        "SECTIGO_SVC_SECTIGO_ENVIRONMENT": "testing",
+        "SECTIGO_USERNAME": USERNAME,
+        "SECTIGO_PASSWORD": PASSWORD,
+    }
+
+    result = CliRunner().invoke(main, ["serve"], env=environ)
+
+    assert result.exit_code == 1
+    assert "fly" in result.output and str(policy) in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "state" / "requests.db").exists(), "nothing opened for a failed start"
