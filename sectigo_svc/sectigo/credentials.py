@@ -211,11 +211,16 @@ class CredentialStore:
             self._lock.release()
 
     def invalidate(self, token: str) -> None:
-        """Mark ``token`` rejected by Sectigo, if it is still the current one."""
-        with self._lock:
-            if self._current is not None and self._current.tokens.access_token == token:
-                self._rejected = token
-                self._log.info("sectigo access token invalidated")
+        """Mark ``token`` rejected by Sectigo, if it is still the current one.
+
+        Deliberately without the renewal lock: a thread holding it may be logging in for many
+        seconds, and the caller must not wait past its deadline just to say a token is bad. One
+        attribute write is atomic; a stale mark names an old token and so matches nothing.
+        """
+        current = self._current
+        if current is not None and current.tokens.access_token == token:
+            self._rejected = token
+            self._log.info("sectigo access token invalidated")
 
     def login(self, deadline: Deadline | None = None) -> TokenStatus:
         """Log in now, whatever the state of the current tokens."""

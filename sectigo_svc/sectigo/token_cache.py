@@ -65,11 +65,16 @@ class TokenCache:
 
         Going on is safe: the worst outcome of two processes renewing at once is one extra login.
         """
-        self._ensure_directory()
         try:
+            self._ensure_directory()
             self._lock.acquire()
         except filelock.Timeout:
             self._log.warning("sectigo token cache lock timed out", path=str(self._lock.lock_file))
+            yield
+            return
+        except OSError as exc:
+            # An unusable cache directory must not stop logins; the cache is an optimisation.
+            self._log.warning("sectigo token cache unusable", error=type(exc).__name__)
             yield
             return
         try:
@@ -91,7 +96,8 @@ class TokenCache:
             self._log.warning(
                 "sectigo token cache was readable by others; fixed", path=str(self._path)
             )
-            self._path.chmod(OWNER_ONLY)
+            with contextlib.suppress(OSError):
+                self._path.chmod(OWNER_ONLY)
         try:
             data = json.loads(raw)
             if data.get("version") != FORMAT_VERSION or data.get("key") != self._key:

@@ -383,3 +383,28 @@ def test_waiting_for_another_threads_login_is_bounded_by_the_deadline() -> None:
     assert time.monotonic() - started < 0.3
     slow.result()
     assert auth.logins == 1
+
+
+def test_invalidating_a_token_does_not_wait_for_a_login_under_way() -> None:
+    clock = FakeClock()
+    auth = FakeAuthenticator(clock)
+    store = make_store(auth, clock)
+    first = store.access_token()
+    auth.delay = 0.5
+    clock.advance(10_000)  # everything expired: the next call logs in, slowly
+    slow = ThreadPoolExecutor(1).submit(store.access_token)
+    time.sleep(0.05)
+    started = time.monotonic()
+    store.invalidate(first)
+    assert time.monotonic() - started < 0.1
+    assert slow.result() != first
+
+
+def test_an_unusable_cache_directory_does_not_stop_logins(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    clock = FakeClock()
+    auth = FakeAuthenticator(clock)
+    store = make_store(auth, clock, make_cache(blocker / "cache"))
+    assert store.access_token()
+    assert auth.logins == 1
