@@ -7,7 +7,6 @@ demands credentials) or for a cache-only client (which needs just the username t
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from sectigo_svc.sectigo import (
     SectigoConfig,
 )
 from sectigo_svc.sectigo.errors import ConfigurationError
+from sectigo_svc.sectigo.guard import is_loopback
 from sectigo_svc.sectigo.token_cache import default_cache_dir
 
 # An operator at a terminal would rather rerun a command than wait out four attempts.
@@ -98,16 +98,7 @@ def default_environment(endpoint: str) -> Environment:
         host = urlsplit(endpoint).hostname or ""
     except ValueError:
         return Environment.PRODUCTION
-    return Environment.TESTING if _is_loopback(host) else Environment.PRODUCTION
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return Environment.TESTING if is_loopback(host) else Environment.PRODUCTION
 
 
 class EnvironmentType(click.ParamType[Environment]):

@@ -51,13 +51,14 @@ def check_environment(endpoint: str, environment: Environment) -> None:
                 f"endpoint: staging must never reach a sectigo.com host ({host!r}); "
                 "use the production environment for the real Sectigo"
             )
-    elif not _is_loopback(host):
+    elif not is_loopback(host):
         raise EnvironmentGuardError(
             f"endpoint: testing talks only to loopback (localhost, 127.0.0.0/8, ::1), not {host!r}"
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: the only hosts the testing environment may reach."""
     if host == "localhost":
         return True
     try:

@@ -109,6 +109,17 @@ def test_generated_passwords_are_long_random_and_open_the_p12(run: Cli, tmp_path
     assert passwords[0] != passwords[1]
 
 
+def test_a_password_from_the_environment_stays_off_argv(run: Cli, tmp_path: Path) -> None:
+    secret = "from-the-environment-1"
+    outcome = run(
+        "create", "-a", "42", "-d", "env.example.com", env={"SECTIGO_PKCS12_PASSWORD": secret}
+    ).ok()
+    assert PASSWORD_LINE.search(outcome.stderr) is None, "nothing generated, nothing printed"
+    assert secret not in outcome.stdout + outcome.stderr
+    cert = extract(run, outcome.json()["batchId"], secret, tmp_path)
+    assert subject_values(cert)["CN"] == "env.example.com"
+
+
 def test_generated_password_shown_when_the_order_fails(run: Cli, management: Management) -> None:
     management.add_fault(kind="error", status=402, routes=["create_batch"], count=1)
     outcome = run("create", "-a", "42", "-d", "example.com")

@@ -63,7 +63,12 @@ def batches(settings: Settings, batch_id: int, show_status: bool, show_info: boo
     help="Also write cert.pem, chain.pem and key.pem (0600) into the directory.",
 )
 @click.option(
-    "--password", "-p", "pkcs12_password", default="", help="PKCS#12 password, for --extract."
+    "--password",
+    "-p",
+    "pkcs12_password",
+    default="",
+    envvar="SECTIGO_PKCS12_PASSWORD",
+    help="PKCS#12 password, for --extract (or SECTIGO_PKCS12_PASSWORD, kept off argv).",
 )
 @click.pass_obj
 def download(

@@ -63,7 +63,9 @@ OPTION_OF = {
     "-p",
     "pkcs12_password",
     default="",
-    help="Password of the PKCS#12 file; a random one is generated and printed if omitted.",
+    envvar="SECTIGO_PKCS12_PASSWORD",
+    help="Password of the PKCS#12 file (or SECTIGO_PKCS12_PASSWORD, kept off argv); a random "
+    "one is generated and printed if omitted.",
 )
 @click.option("--batch-name", "-b", default="", help="Default: 'new certs for DOMAIN'.")
 @click.option("--dns", "extra_dns", multiple=True, help="Another DNS name (repeatable).")
