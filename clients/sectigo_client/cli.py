@@ -141,7 +141,8 @@ def download(session: Session, request_id: str, out: Path, include_key: bool, ow
     """Download a certificate into a directory.
 
     cert.pem and chain.pem; for keys made by Sectigo bundle.p12 and bundle.p12.password, and
-    key.pem with --include-key (those three 0600).
+    key.pem with --include-key (those three 0600). A key.pem or bundle.p12 of another
+    certificate left in the directory is removed; the certificate's own key.pem stays.
     """
     saved = session.client().download_to(
         request_id, out, include_private_key=include_key, owner=owner

@@ -12,9 +12,31 @@ import click
 from sectigo_client import cli_output as show
 from sectigo_client import files, keys
 from sectigo_client.cli_session import Session, pass_session
-from sectigo_client.client import CertificateAuthorityClient
-from sectigo_client.errors import CertificateAuthorityError
+from sectigo_client.client import CertificateAuthorityClient, new_request_id
+from sectigo_client.errors import (
+    AlreadyExists,
+    CertificateAuthorityError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
 from sectigo_client.models import CertificateRecord, RequestState, Subject
+
+# The service said no and recorded nothing, so a retry would be a new request anyway. Any other
+# failure (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, ...) may have come after the request was
+# recorded: it may still be issued.
+_REFUSALS: tuple[type[CertificateAuthorityError], ...] = (
+    InvalidArgument,
+    AlreadyExists,
+    PermissionDenied,
+    Unauthenticated,
+    FailedPrecondition,
+    ResourceExhausted,
+    NotFound,
+)
 
 
 @click.command()
@@ -38,7 +60,7 @@ from sectigo_client.models import CertificateRecord, RequestState, Subject
 @click.option("--locality", default="", help="Subject L.")
 @click.option("--state", default="", help="Subject ST.")
 @click.option("--country", default="", help="Subject C (two letters).")
-@click.option("--request-id", help="Idempotency key; a random one by default.")
+@click.option("--request-id", help="Idempotency key; by default a random one, shown on stderr.")
 @click.option(
     "--authority-id",
     type=click.IntRange(min=0),
@@ -59,7 +81,7 @@ from sectigo_client.models import CertificateRecord, RequestState, Subject
     type=click.Path(file_okay=False, path_type=Path),
     help="Wait, then download the certificate into this directory.",
 )
-@click.option("--include-key", is_flag=True, help="With --out: also write a server-made key.")
+@click.option("--include-key", is_flag=True, help="With --out: also write a key made by Sectigo.")
 @pass_session
 def issue(
     session: Session,
@@ -87,30 +109,50 @@ def issue(
     subject = Subject(organization, locality, state, country)
     if csr_file is not None and (new_key or common_name or dns or subject != Subject()):
         raise click.UsageError("--csr carries the names and subject: give it alone")
+    if csr_file is None and not common_name:
+        raise click.UsageError("give --csr FILE, or --common-name (with --new-key or not)")
     if include_key and (csr_file is not None or new_key):
         raise click.UsageError("--include-key is for keys made by Sectigo; yours is yours")
+    if include_key and out is None:
+        raise click.UsageError("--include-key needs --out DIR to write the key to")
+    if new_key and out is None:
+        raise click.UsageError("--new-key needs --out DIR to keep the key in")
+    if new_key and out is not None and (out / files.KEY_FILE).exists():
+        raise click.UsageError(f"{out / files.KEY_FILE} exists; choose another --out")
+    csr = _read_csr(csr_file) if csr_file is not None else ""
     client = session.client()
+    if request_id is None:
+        # Made here, not by the client, so that it is known before anything is sent: after an
+        # unclear failure it is the only way to retry the very same request.
+        request_id = new_request_id()
+        click.echo(f"request id: {request_id}", err=True)
+    unclear = f"request {request_id} may have been recorded: retry with --request-id {request_id}"
     key_pem = ""
     if csr_file is not None:
-        csr = csr_file.read_text()
-        record = client.issue(csr=csr, request_id=request_id, authority_id=authority_id)
-    elif not common_name:
-        raise click.UsageError("give --csr FILE, or --common-name (with --new-key or not)")
+        with _named_if_unclear(unclear):
+            record = client.issue(csr=csr, request_id=request_id, authority_id=authority_id)
     elif new_key:
+        assert common_name and out is not None  # checked above; narrows the types
         made = keys.new_key(common_name, dns, subject, keys.KeyType(key_type))
         key_pem = made.private_key_pem
-        with _key_kept(out, key_pem):
+        kept = out / files.KEY_FILE
+        unclear = (
+            f"request {request_id} may have been recorded and its key stays in {kept}: "
+            f"see sectigo-ca status {request_id}"
+        )
+        with _key_kept(kept, key_pem), _named_if_unclear(unclear):
             record = client.issue(
                 csr=made.csr_pem, request_id=request_id, authority_id=authority_id
             )
     else:
-        record = client.issue(
-            common_name=common_name,
-            dns_names=dns,
-            subject=subject,
-            request_id=request_id,
-            authority_id=authority_id,
-        )
+        with _named_if_unclear(unclear):
+            record = client.issue(
+                common_name=common_name,
+                dns_names=dns,
+                subject=subject,
+                request_id=request_id,
+                authority_id=authority_id,
+            )
     saved = None
     if wait or out is not None:
         record = _wait(client, record.request_id, wait_timeout)
@@ -122,21 +164,38 @@ def issue(
     session.emit(record, lambda _: human, {"request": record, "files": saved})
 
 
+def _read_csr(path: Path) -> str:
+    """The CSR file's text; a file that is not text (a binary, a DER CSR) is a usage error."""
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{path} is not a PEM CSR (not text)", param_hint="--csr") from exc
+
+
 @contextlib.contextmanager
-def _key_kept(out: Path | None, key_pem: str) -> Iterator[None]:
-    """Write the new key to ``out``/key.pem (0600) before the request is sent, so that it is
-    never lost; remove it again if the request fails. Refuses to replace an existing key."""
-    if out is None:
-        raise click.UsageError("--new-key needs --out DIR to keep the key in")
-    path = out / files.KEY_FILE
-    if path.exists():
-        raise click.UsageError(f"{path} exists; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+def _key_kept(path: Path, key_pem: str) -> Iterator[None]:
+    """Write the new key to ``path`` (0600) before the request is sent, so that it is never
+    lost. It is removed again only if the service refused the request: after any other failure
+    the request may have been recorded, and its certificate would be useless without the key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     files.write_atomic(path, key_pem.encode(), files.PRIVATE_MODE)
     try:
         yield
-    except CertificateAuthorityError:
+    except _REFUSALS:
         path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def _named_if_unclear(note: str) -> Iterator[None]:
+    """Add ``note`` (naming the request id, saying how to go on) to the error line of a failure
+    that may have come after the service recorded the request: see :data:`_REFUSALS`."""
+    try:
+        yield
+    except _REFUSALS:
+        raise
+    except CertificateAuthorityError as exc:
+        exc.add_note(note)
         raise
 
 

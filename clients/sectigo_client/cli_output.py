@@ -171,12 +171,14 @@ def profile(value: Profile) -> str:
 
 
 def error(exc: CertificateAuthorityError) -> str:
-    """One line: the code, the message, and the field or retry hint when the server gave one."""
+    """One line: the code, the message, the field or retry hint when the server gave one, and
+    the notes a command added (e.g. the request id to retry with)."""
     extra = ""
     if isinstance(exc, InvalidArgument) and exc.field:
         extra = f" (field: {exc.field})"
     if isinstance(exc, Unavailable) and exc.retry_after is not None:
         extra = f" (retry after {exc.retry_after:g} s)"
+    extra += "".join(f" ({note})" for note in _notes(exc))
     return " ".join(str(exc).split()) + extra
 
 
@@ -189,7 +191,14 @@ def error_json(exc: CertificateAuthorityError) -> str:
         body["field"] = exc.field
     if isinstance(exc, Unavailable):
         body["retry_after"] = exc.retry_after
+    if notes := _notes(exc):
+        body["notes"] = notes
     return json.dumps({"error": body})
+
+
+def _notes(exc: BaseException) -> list[str]:
+    """The notes added with ``add_note`` (the attribute exists only once one was added)."""
+    return list(getattr(exc, "__notes__", ()))
 
 
 class Progress:

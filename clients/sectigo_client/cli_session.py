@@ -87,7 +87,9 @@ class Session:
 
 
 class CommandGroup(click.Group):
-    """Turns the client's errors into one-line messages and exit codes, in one place."""
+    """Turns the client's errors into one-line messages and exit codes, in one place: its own
+    errors by :func:`exit_code`, files that cannot be written and values the client refuses
+    (ValueError) as other failures (exit 1), never as a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -98,6 +100,8 @@ class CommandGroup(click.Group):
             ctx.exit(exit_code(exc))
         except OSError as exc:
             raise click.ClickException(f"{exc.filename or 'file'}: {exc.strerror}") from exc
+        except ValueError as exc:  # e.g. a key that does not belong to the downloaded certificate
+            raise click.ClickException(str(exc)) from exc
 
 
 pass_session = click.make_pass_decorator(Session)

@@ -299,7 +299,8 @@ class CertificateAuthorityClient:
         timeout: float | None = None,
     ) -> SavedFiles:
         """Download and write ``cert.pem``, ``chain.pem`` and, where there are, ``key.pem`` and
-        ``bundle.p12`` (0600) into ``directory`` (see :mod:`sectigo_client.files`).
+        ``bundle.p12`` (0600) into ``directory``, removing a ``key.pem`` or ``bundle.p12`` of
+        another certificate left there (see :mod:`sectigo_client.files`).
 
         ``private_key`` is the caller's own key of a CSR request (written as ``key.pem`` after
         checking it matches the certificate); ``include_private_key`` fetches a server-made one.

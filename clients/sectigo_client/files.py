@@ -4,6 +4,14 @@ Every file is written under a temporary name in the same directory (created 0600
 never readable by others, not even for an instant, then given its final mode), synced, and renamed
 into place: a reader sees the old file or the new one, never half of one.
 
+The set is not atomic. Files of another certificate that a download does not replace (a
+``key.pem`` that is not the new certificate's key, a ``bundle.p12`` and its password when there
+is no new one) are removed first, so that they never pair with the new certificate; then the
+key and bundle are written, then ``chain.pem``, and ``cert.pem`` last: once a reader sees the new
+``cert.pem``, the rest is in place. A ``key.pem`` that is the new certificate's key (e.g. the one
+``sectigo-ca issue --new-key`` kept after an unclear failure) stays, as does one that cannot be
+read as an unencrypted key: a key removed cannot be brought back.
+
 ===========================  ======  ===========================================================
 ``cert.pem``                 0644    the leaf certificate
 ``chain.pem``                0644    the CA certificates after the leaf, issuing CA first
@@ -19,6 +27,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from sectigo_client.keys import belongs_to
 from sectigo_client.models import Certificate, SavedFiles
@@ -68,14 +78,18 @@ def save(directory: Path, certificate: Certificate, private_key_pem: str = "") -
     if key and not belongs_to(key, certificate.certificate_pem):
         raise ValueError("the private key does not belong to the downloaded certificate")
     directory.mkdir(parents=True, exist_ok=True)
-    key_path = p12_path = password_path = None
+    key_path = directory / KEY_FILE
+    p12_path = directory / PKCS12_FILE
+    password_path = directory / PASSWORD_FILE
+    stale = [] if certificate.pkcs12 else [p12_path, password_path]
+    if not key and _of_another(key_path, certificate.certificate_pem):
+        stale.append(key_path)
+    for path in stale:
+        path.unlink(missing_ok=True)
     if key:
-        key_path = directory / KEY_FILE
         write_atomic(key_path, key.encode(), PRIVATE_MODE)
     if certificate.pkcs12:
-        p12_path = directory / PKCS12_FILE
         write_atomic(p12_path, certificate.pkcs12, PRIVATE_MODE)
-        password_path = directory / PASSWORD_FILE
         write_atomic(password_path, f"{certificate.pkcs12_password}\n".encode(), PRIVATE_MODE)
     chain_path = directory / CHAIN_FILE
     write_atomic(chain_path, certificate.chain_pem.encode(), PUBLIC_MODE)
@@ -85,8 +99,18 @@ def save(directory: Path, certificate: Certificate, private_key_pem: str = "") -
         directory=directory,
         certificate=certificate_path,
         chain=chain_path,
-        key=key_path,
-        pkcs12=p12_path,
-        pkcs12_password=password_path,
+        key=key_path if key else None,
+        pkcs12=p12_path if certificate.pkcs12 else None,
+        pkcs12_password=password_path if certificate.pkcs12 else None,
         serial_number=certificate.serial_number,
     )
+
+
+def _of_another(key_path: Path, certificate_pem: str) -> bool:
+    """Whether ``key_path`` holds the key of another certificate than ``certificate_pem``'s.
+    False when there is no such file, or it is not an unencrypted PEM key: then it is not ours
+    to judge."""
+    try:
+        return not belongs_to(key_path.read_text(), certificate_pem)
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+        return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,19 +61,24 @@ class RevocationReason(enum.IntEnum):
     @classmethod
     def parse(cls, value: RevocationReason | int | str) -> RevocationReason:
         """A reason from a member, its code, or a name as RFC 5280 spells it (``keyCompromise``)
-        or as the API does (``KEY_COMPROMISE``, ``key-compromise``); case and separators are
-        ignored. Raises ValueError, listing the accepted names, for anything else."""
+        or as the API does (``KEY_COMPROMISE``, ``key-compromise``); case, whitespace, ``_`` and
+        ``-`` are ignored in names. Raises ValueError, listing the accepted names, for anything
+        else, including code 7 and anything merely containing digits (``-1``, ``1.0``): a
+        revocation is final, so a typo must not become a valid reason."""
         if isinstance(value, int):
             return cls(value)
-        key = "".join(ch for ch in value.lower() if ch.isalnum())
-        if key.isdigit():
-            return cls(int(key))
-        for reason in cls:
-            if key == reason.name.replace("_", "").lower():
-                return reason
-        raise ValueError(
-            f"unknown revocation reason {value[:40]!r}; expected one of: {', '.join(cls.names())}"
-        )
+        text = value.strip()
+        if re.fullmatch(r"\d+", text, re.ASCII):
+            found = next((reason for reason in cls if reason.value == int(text)), None)
+        else:
+            key = re.sub(r"[\s_-]", "", text.lower())
+            found = next((r for r in cls if key == r.name.replace("_", "").lower()), None)
+        if found is None:
+            raise ValueError(
+                f"unknown revocation reason {value[:40]!r}; "
+                f"expected one of: {', '.join(cls.names())}"
+            )
+        return found
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

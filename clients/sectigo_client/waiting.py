@@ -1,9 +1,12 @@
 """Following one request to a terminal state, across broken streams and service restarts.
 
 The Watch stream is followed first: it reports each change at once. If it breaks (the service
-restarts, a proxy drops it) or ends early, polling Get takes over until the request is terminal or
-the time is up; while the service is down, the polls fail with transient errors and are retried.
-Errors that are about the request itself (NotFound, PermissionDenied, ...) end the wait at once.
+restarts, a proxy drops it, which may show as any of the codes of a broken stream) or ends early,
+polling Get takes over until the request is terminal or the time is up. A poll that finds the
+service down (UNAVAILABLE), shedding load (RESOURCE_EXHAUSTED) or too slow (DEADLINE_EXCEEDED) is
+repeated, after the server's ``retry_after`` hint if it asks for longer than the poll interval.
+Any other error ends the wait at once: one about the request itself (NotFound, PermissionDenied,
+...), and INTERNAL too, which polling again would only hide until the time is up.
 """
 
 from __future__ import annotations
@@ -12,10 +15,18 @@ import contextlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from sectigo_client.errors import CertificateAuthorityError, DeadlineExceeded, WaitTimeout
+from sectigo_client.errors import (
+    CertificateAuthorityError,
+    DeadlineExceeded,
+    ResourceExhausted,
+    Unavailable,
+    WaitTimeout,
+)
 from sectigo_client.models import CertificateRecord
 
 Stream = Generator[CertificateRecord, None, None]
+# Failures that say the service cannot answer now, nothing about the request: poll again.
+_POLL_AGAIN = (Unavailable, ResourceExhausted, DeadlineExceeded)
 
 
 @dataclass(frozen=True)
@@ -55,23 +66,20 @@ class Waiter:
                     if finished(record):
                         return record
         except CertificateAuthorityError as exc:
-            _unless_transient(exc)
+            if not (exc.transient or isinstance(exc, _POLL_AGAIN)):
+                raise
         while (remaining := deadline - self.clock()) > 0:
+            pause = self.poll_interval
             try:
                 record = self.get(min(self.call_timeout, remaining))
-            except CertificateAuthorityError as exc:
-                _unless_transient(exc)
+            except _POLL_AGAIN as exc:
+                if isinstance(exc, Unavailable) and exc.retry_after is not None:
+                    pause = max(pause, exc.retry_after)
             else:
                 if finished(record):
                     return record
-            self.sleep(max(0.0, min(self.poll_interval, deadline - self.clock())))
+            self.sleep(max(0.0, min(pause, deadline - self.clock())))
         raise WaitTimeout(request_id, timeout, last.state.value if last else None)
-
-
-def _unless_transient(exc: CertificateAuthorityError) -> None:
-    """Re-raise ``exc`` unless the connection broke or a call's deadline passed."""
-    if not (exc.transient or isinstance(exc, DeadlineExceeded)):
-        raise exc
 
 
 def _version(record: CertificateRecord) -> tuple[object, ...]:

@@ -7,8 +7,25 @@ import json
 import stat
 from pathlib import Path
 
+import grpc
 import pytest
 
+from sectigo_client import (
+    AlreadyExists,
+    CertificateAuthorityClient,
+    CertificateAuthorityError,
+    CertificateRecord,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    files,
+)
 from sectigo_svc.devcerts import DevCerts
 from tests.client.conftest import Cli
 from tests.conftest import EmulatorFactory
@@ -90,12 +107,83 @@ def test_issue_from_a_csr_file_returns_at_once(cli: Cli, tmp_path: Path) -> None
     assert json.loads(result.stdout)["files"] is None
 
 
-def test_issue_denied_is_exit_3_in_one_line(cli: Cli) -> None:
+def test_issue_shows_the_request_id_it_makes_before_sending(cli: Cli) -> None:
+    result = cli("--json", "issue", "-n", "rid.example.com")
+
+    assert result.exit_code == 0, result.output
+    shown = result.stderr.splitlines()[0].removeprefix("request id: ")
+    assert json.loads(result.stdout)["request"]["request_id"] == shown
+    assert "request id" not in cli("issue", "-n", "rid.example.com", "--request-id", "r-9").stderr
+
+
+def test_issue_denied_is_exit_3_in_one_line_after_the_request_id(cli: Cli) -> None:
     result = cli("issue", "-n", "denied.example.com", client="verification")
 
     assert result.exit_code == DENIED
-    assert result.stderr.startswith("Error: PERMISSION_DENIED: ")
-    assert len(result.stderr.splitlines()) == 1
+    shown, error = result.stderr.splitlines()
+    assert shown.startswith("request id: ")
+    assert error.startswith("Error: PERMISSION_DENIED: ")
+    assert "may have been recorded" not in error, "a refusal is no unclear failure"
+
+
+@pytest.mark.parametrize(
+    ("error", "unclear"),
+    [
+        (InvalidArgument("bad csr"), False),
+        (AlreadyExists("taken", grpc.StatusCode.ALREADY_EXISTS), False),
+        (PermissionDenied("no", grpc.StatusCode.PERMISSION_DENIED), False),
+        (Unauthenticated("who?", grpc.StatusCode.UNAUTHENTICATED), False),
+        (FailedPrecondition("no", grpc.StatusCode.FAILED_PRECONDITION), False),
+        (ResourceExhausted("no licences", grpc.StatusCode.RESOURCE_EXHAUSTED), False),
+        (NotFound("no authority 9", grpc.StatusCode.NOT_FOUND), False),
+        (Unavailable("reply lost"), True),
+        (DeadlineExceeded("slow", grpc.StatusCode.DEADLINE_EXCEEDED), True),
+        (Internal("oops", grpc.StatusCode.INTERNAL), True),
+        (CertificateAuthorityError("reset", grpc.StatusCode.UNKNOWN), True),
+    ],
+)
+def test_issue_new_key_drops_the_key_only_when_the_service_refused(
+    pki: DevCerts,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: CertificateAuthorityError,
+    unclear: bool,
+) -> None:
+    def fail(*args: object, **kwargs: object) -> CertificateRecord:
+        raise error
+
+    monkeypatch.setattr(CertificateAuthorityClient, "issue", fail)
+    out = tmp_path / "tls"
+
+    result = Cli("localhost:1", pki)("issue", "--new-key", "-n", "x.example.com", "-o", str(out))
+
+    request_id = result.stderr.splitlines()[0].removeprefix("request id: ")
+    note = (
+        f"(request {request_id} may have been recorded and its key stays in {out}/key.pem: "
+        f"see sectigo-ca status {request_id})"
+    )
+    assert result.exit_code != 0
+    assert (out / "key.pem").exists() is unclear
+    assert result.stderr.rstrip().endswith(note) is unclear, result.stderr
+
+
+def test_an_unclear_failure_names_the_request_id_to_retry_with(pki: DevCerts) -> None:
+    cli = Cli("localhost:1", pki)
+
+    plain = cli("--timeout", "1", "issue", "-n", "x.example.com")
+    as_json = cli("--timeout", "1", "--json", "issue", "-n", "x.example.com")
+
+    assert plain.exit_code == UNAVAILABLE == as_json.exit_code
+    shown, error = plain.stderr.splitlines()
+    request_id = shown.removeprefix("request id: ")
+    assert error.endswith(
+        f"(request {request_id} may have been recorded: retry with --request-id {request_id})"
+    )
+    shown, error = as_json.stderr.splitlines()
+    request_id = shown.removeprefix("request id: ")
+    assert json.loads(error)["error"]["notes"] == [
+        f"request {request_id} may have been recorded: retry with --request-id {request_id}"
+    ]
 
 
 def test_issue_refused_by_the_service_is_a_usage_error_naming_the_field(cli: Cli) -> None:
@@ -133,6 +221,22 @@ def test_a_rejected_request_fails_the_wait_with_its_reason(
 
     assert result.exit_code == FAILURE
     assert "ended REJECTED" in result.stderr
+
+
+def test_a_key_that_does_not_match_the_download_is_one_line_exit_1(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "belongs_to", lambda key, certificate: False)
+    out = tmp_path / "tls"
+
+    result = cli("issue", "--new-key", "-n", "mismatch.example.com", "-o", str(out))
+
+    assert result.exit_code == FAILURE
+    assert result.stderr.splitlines()[-1] == (
+        "Error: the private key does not belong to the downloaded certificate"
+    )
+    assert "Traceback" not in result.output
+    assert (out / "key.pem").exists(), "the request was issued: its key stays"
 
 
 def test_a_subject_field_refused_by_the_service_is_a_usage_error(cli: Cli) -> None:
@@ -220,6 +324,30 @@ def test_download_with_and_without_the_key(cli: Cli, tmp_path: Path) -> None:
     assert mode(tmp_path / "b" / "key.pem") == 0o600
     openssl("pkey", "-in", tmp_path / "b" / "key.pem", "-noout")
     openssl("x509", "-in", tmp_path / "a" / "cert.pem", "-noout")
+
+
+def test_download_keeps_the_key_issue_new_key_left_and_drops_another_certificates(
+    service: Service, cli: Cli, tmp_path: Path
+) -> None:
+    service.sectigo.settings(stuck=True)
+    out = tmp_path / "tls"
+    late = cli(
+        "issue", "--new-key", "-n", "late.example.com", "-o", str(out), "--wait-timeout", "0.5"
+    )
+    request_id = late.stderr.splitlines()[0].removeprefix("request id: ")
+    service.sectigo.settings(stuck=False)
+    assert cli("watch", request_id).exit_code == 0
+    other = str(issue_ready(cli, "other.example.com")["request_id"])
+
+    mine = cli("download", request_id, "-o", str(out))
+    kept = openssl("pkey", "-in", out / "key.pem", "-pubout")
+    certified = openssl("x509", "-in", out / "cert.pem", "-noout", "-pubkey")
+    replaced = cli("download", other, "-o", str(out))
+
+    assert late.exit_code == UNAVAILABLE
+    assert mine.exit_code == 0 == replaced.exit_code
+    assert kept == certified
+    assert "key.pem" not in [p.name for p in out.iterdir()], "it is not the new certificate's"
 
 
 def test_download_before_ready_is_exit_1_and_of_others_keys_denied(
@@ -323,7 +451,7 @@ def test_an_identity_without_roles_is_denied_everything(cli: Cli, args: list[str
     result = cli(*args, client="stranger")
 
     assert result.exit_code == DENIED, result.output
-    assert result.stderr.startswith("Error: PERMISSION_DENIED: ")
+    assert result.stderr.splitlines()[-1].startswith("Error: PERMISSION_DENIED: ")
 
 
 # usage, settings, reachability -----------------------------------------------------------------
@@ -341,6 +469,9 @@ def test_an_identity_without_roles_is_denied_everything(cli: Cli, args: list[str
             "--include-key",
         ),
         (["issue", "--new-key", "-n", "x.example.com", "-o", "{taken}"], "key.pem exists"),
+        (["issue", "-n", "x.example.com", "--include-key"], "--include-key needs --out"),
+        (["issue", "-n", "x.example.com", "--wait", "--include-key"], "--include-key needs --out"),
+        (["issue", "--csr", "{binary}"], "is not a PEM CSR (not text)"),
         (["find"], "exactly one of --common-name and --serial"),
         (["find", "-n", "a.example.com", "-s", "0A"], "exactly one of"),
         (["revoke"], "exactly one of REQUEST_ID and --serial"),
@@ -361,12 +492,16 @@ def test_usage_errors_are_exit_2_without_calling_the_service(
     csr.write_text(make_csr("x.example.com", ["x.example.com"]).pem)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "key.pem").write_text("precious")
-    filled = [a.format(csr=csr, taken=tmp_path / "taken") for a in args]
+    binary = tmp_path / "ls"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe")
+    filled = [a.format(csr=csr, taken=tmp_path / "taken", binary=binary) for a in args]
 
     result = Cli("localhost:1", pki)(*filled)
 
     assert result.exit_code == USAGE, result.output
     assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert "request id" not in result.stderr, "nothing was sent"
     assert (tmp_path / "taken" / "key.pem").read_text() == "precious"
 
 

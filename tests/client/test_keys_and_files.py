@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from sectigo_client import KeyType, NewKey, RevocationReason, Subject, new_key
+from sectigo_client import Certificate, KeyType, NewKey, RevocationReason, Subject, files, new_key
 from sectigo_client.files import write_atomic
 from sectigo_client.keys import belongs_to
 from tests.service.helpers import openssl
@@ -97,6 +97,11 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         ("removeFromCRL", RevocationReason.REMOVE_FROM_CRL),
         ("superseded", RevocationReason.SUPERSEDED),
         ("10", RevocationReason.AA_COMPROMISE),
+        ("1", RevocationReason.KEY_COMPROMISE),
+        (" 1 ", RevocationReason.KEY_COMPROMISE),
+        ("key compromise", RevocationReason.KEY_COMPROMISE),
+        ("Key_Compromise\t", RevocationReason.KEY_COMPROMISE),
+        ("remove-from crl", RevocationReason.REMOVE_FROM_CRL),
         (4, RevocationReason.SUPERSEDED),
         (RevocationReason.CERTIFICATE_HOLD, RevocationReason.CERTIFICATE_HOLD),
     ],
@@ -107,9 +112,78 @@ def test_revocation_reasons_by_rfc_name_api_name_or_code(
     assert RevocationReason.parse(given) is expected
 
 
-def test_unknown_reasons_and_code_7_are_refused() -> None:
+@pytest.mark.parametrize(
+    "given", ["stolen", "7", "-1", "1.0", "+1", "1 0", "11", "\u0661", "key.compromise", ""]
+)
+def test_unknown_reasons_codes_and_near_codes_are_refused(given: str) -> None:
+    # A revocation cannot be undone: "-1" must not become keyCompromise, nor "1.0" aACompromise.
     with pytest.raises(ValueError, match="keyCompromise, cACompromise"):
-        RevocationReason.parse("stolen")
-    with pytest.raises(ValueError):
-        RevocationReason.parse("7")
+        RevocationReason.parse(given)
+
+
+def test_the_names_are_rfc_5280s_in_code_order() -> None:
+    assert RevocationReason.names()[:2] == ("unspecified", "keyCompromise")
     assert RevocationReason.names()[-1] == "aACompromise"
+
+
+# download_to's files -----------------------------------------------------------------------------
+
+
+def issued_for(made: NewKey, pkcs12: bytes = b"") -> Certificate:
+    """A downloaded certificate for ``made``'s key (self-signed: only the key pairing matters)."""
+    pem = self_signed(made)
+    return Certificate(pem, pem, "01", None, None, "", "", pkcs12=pkcs12, pkcs12_password="pw")
+
+
+def test_a_download_removes_the_key_and_bundle_of_another_certificate(tmp_path: Path) -> None:
+    (tmp_path / "key.pem").write_text(new_key("old.example.com").private_key_pem)
+    (tmp_path / "bundle.p12").write_bytes(b"old bundle")
+    (tmp_path / "bundle.p12.password").write_text("old\n")
+
+    saved = files.save(tmp_path, issued_for(new_key("new.example.com")))
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cert.pem", "chain.pem"]
+    assert (saved.key, saved.pkcs12, saved.pkcs12_password) == (None, None, None)
+
+
+@pytest.mark.parametrize("kept", ["own", "unreadable"])
+def test_a_download_keeps_the_certificates_own_key_and_keys_it_cannot_judge(
+    tmp_path: Path, kept: str
+) -> None:
+    made = new_key("new.example.com")
+    text = made.private_key_pem if kept == "own" else "-----BEGIN ENCRYPTED PRIVATE KEY-----"
+    (tmp_path / "key.pem").write_text(text)
+
+    saved = files.save(tmp_path, issued_for(made))
+
+    assert (tmp_path / "key.pem").read_text() == text
+    assert saved.key is None, "not written by this download"
+
+
+def test_stale_files_go_first_and_cert_pem_is_written_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "key.pem").write_text(new_key("old.example.com").private_key_pem)
+    (tmp_path / "bundle.p12").write_bytes(b"old bundle")
+    written: list[tuple[str, list[str]]] = []
+    write = files.write_atomic
+
+    def noting(path: Path, data: bytes, mode: int) -> None:
+        written.append((path.name, sorted(p.name for p in tmp_path.iterdir())))
+        write(path, data, mode)
+
+    monkeypatch.setattr(files, "write_atomic", noting)
+    files.save(tmp_path, issued_for(new_key("csr.example.com")))
+    first = written.copy()
+    written.clear()
+    made = new_key("server.example.com")
+    files.save(tmp_path, issued_for(made, pkcs12=b"bundle"), made.private_key_pem)
+
+    assert first == [("chain.pem", []), ("cert.pem", ["chain.pem"])], "stale files went first"
+    assert [name for name, _ in written] == [
+        "key.pem",
+        "bundle.p12",
+        "bundle.p12.password",
+        "chain.pem",
+        "cert.pem",
+    ]

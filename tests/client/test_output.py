@@ -77,6 +77,17 @@ def test_errors_are_one_line_with_the_field_or_retry_hint() -> None:
     assert exit_code(CertificateAuthorityError("?", grpc.StatusCode.ABORTED)) == 1
 
 
+def test_notes_added_to_an_error_end_its_line_and_are_listed_in_json() -> None:
+    lost = Unavailable("reply lost")
+    lost.add_note("request r-1 may have been recorded")
+
+    assert show.error(lost) == "UNAVAILABLE: reply lost (request r-1 may have been recorded)"
+    assert json.loads(show.error_json(lost))["error"]["notes"] == [
+        "request r-1 may have been recorded"
+    ]
+    assert "notes" not in json.loads(show.error_json(Unavailable("down")))["error"]
+
+
 def test_progress_redraws_one_line_on_a_terminal() -> None:
     stream = io.StringIO()
     ticks = iter([0.0, 1.0, 12.0])

@@ -12,9 +12,12 @@ import pytest
 from sectigo_client import (
     CertificateAuthorityError,
     CertificateRecord,
+    Internal,
     KeySource,
     NotFound,
+    PermissionDenied,
     RequestState,
+    ResourceExhausted,
     Unavailable,
     WaitTimeout,
 )
@@ -137,3 +140,59 @@ def test_the_time_is_bounded_and_the_last_state_reported() -> None:
     assert raised.value.last_state == "SUBMITTED"
     assert script.now == pytest.approx(2.5)
     assert all(deadline <= 2.5 for deadline in script.read_deadlines)
+
+
+def test_a_service_shedding_load_is_polled_again() -> None:
+    shedding = ResourceExhausted("too many RPCs in flight")
+    script = Script([], shedding, [shedding, at(RequestState.READY, 1)])
+
+    done = script.waiter().wait("r-1", 60)
+
+    assert done.state is RequestState.READY
+    assert script.slept == [1.0]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        Internal("boom", grpc.StatusCode.INTERNAL),
+        PermissionDenied("not yours", grpc.StatusCode.PERMISSION_DENIED),
+        NotFound("gone", grpc.StatusCode.NOT_FOUND),
+    ],
+)
+def test_any_other_error_of_a_poll_ends_the_wait(error: CertificateAuthorityError) -> None:
+    # A stream reset may show as INTERNAL: that only hands over to polling.
+    reset = Internal("RST_STREAM", grpc.StatusCode.INTERNAL)
+    script = Script([at(RequestState.PENDING, 0)], reset, [error, at(RequestState.READY, 1)])
+
+    with pytest.raises(type(error)):
+        script.waiter().wait("r-1", 60)
+
+    assert len(script.read_deadlines) == 1
+    assert script.slept == []
+
+
+def test_the_servers_retry_after_spaces_the_polls_when_longer() -> None:
+    script = Script(
+        [],
+        Unavailable("down"),
+        [
+            Unavailable("busy", retry_after=3.0),
+            Unavailable("busy", retry_after=0.2),
+            Unavailable("busy"),
+            at(RequestState.READY, 1),
+        ],
+    )
+
+    assert script.waiter().wait("r-1", 60).state is RequestState.READY
+    assert script.slept == [3.0, 1.0, 1.0]
+
+
+def test_a_retry_after_beyond_the_timeout_sleeps_only_until_it() -> None:
+    script = Script([], Unavailable("down"), [Unavailable("busy", retry_after=10.0)])
+
+    with pytest.raises(WaitTimeout):
+        script.waiter().wait("r-1", 2.5)
+
+    assert script.slept == [pytest.approx(2.4)]
+    assert script.now == pytest.approx(2.5)
