@@ -23,6 +23,19 @@ from urllib.parse import parse_qs, urlsplit
 
 JSON_TYPE = "application/json;charset=UTF-8"
 MAX_BODY = 16 * 1024 * 1024
+# Bounds on a chunk size line (or trailer line) and on the number of trailer fields.
+MAX_LINE = 1024
+MAX_TRAILERS = 32
+
+_DECIMAL = re.compile(r"[0-9]+")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)(;[^\r\n]*)?\r?\n")
+_LINE_ENDS = (b"\r\n", b"\n")
+# ``HTTPStatus`` lacks some statuses a fault rule may ask for (420, 499, 520, 599...).
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+class BadBody(Exception):
+    """A request body whose framing is wrong: bad length, bad chunk, too large, or cut short."""
 
 
 class ApiError(Exception):
@@ -165,9 +178,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         try:
             body = self._read_body()
-        except ValueError as exc:
-            self._write(Response.json(400, {"status": 400, "message": str(exc), "errorCode": -1}))
+        except BadBody as exc:
+            # The rest of the stream cannot be framed any more, so the connection ends here.
             self.close_connection = True
+            self._write(ApiError(400, str(exc), -1).to_response())
             return
         split = urlsplit(self.path)
         request = Request(
@@ -182,44 +196,79 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(reply, Response):
                 self._write(reply)
                 return
-        if isinstance(reply, Drop):
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
         if isinstance(reply, Hang):
             self.server.stopping.wait(reply.seconds)
-            self.close_connection = True
+        self._hang_up()
+
+    def _hang_up(self) -> None:
+        """End the connection without a reply; the client may be gone already, or ``stop`` may
+        have shut the socket first, and neither is worth a traceback."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _read_body(self) -> bytes:
+        """The body, framed strictly: a lenient reading would let one bad request swallow the
+        next one on the connection, read without bound, or dispatch half a body."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY:
-                    raise ValueError("request body too large")
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0 or length > MAX_BODY:
-            raise ValueError("request body too large")
-        return self.rfile.read(length) if length else b""
+            return self._read_chunked()
+        header = self.headers.get("Content-Length")
+        if header is None:
+            return b""
+        raw = header.strip(" \t")
+        if not _DECIMAL.fullmatch(raw):
+            raise BadBody(f"Content-Length {raw!r} is not a decimal number")
+        length = int(raw)
+        if length > MAX_BODY:
+            raise BadBody("request body too large")
+        return self._read_exactly(length)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            found = _CHUNK_SIZE.fullmatch(self.rfile.readline(MAX_LINE + 1))
+            if found is None:
+                raise BadBody("malformed chunk size line")
+            size = int(found.group(1), 16)
+            total += size
+            if total > MAX_BODY:
+                raise BadBody("request body too large")
+            if size == 0:
+                break
+            chunks.append(self._read_exactly(size))
+            if self.rfile.readline(MAX_LINE + 1) not in _LINE_ENDS:
+                raise BadBody("chunk data not followed by a line end")
+        for _ in range(MAX_TRAILERS + 1):
+            line = self.rfile.readline(MAX_LINE + 1)
+            if line in _LINE_ENDS:
+                return b"".join(chunks)
+            if not line.endswith(b"\n"):
+                raise BadBody("chunked body cut short in its trailer")
+        raise BadBody("too many trailer fields")
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) != size:
+            raise BadBody(f"request body cut short: {len(data)} of {size} bytes")
+        return data
 
     def _write(self, response: Response) -> None:
-        self.send_response(response.status, HTTPStatus(response.status).phrase)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers:
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(response.body)
+        """Send the reply; a HEAD reply gets the headers only. A client that went away before
+        its reply is no error of ours: the connection is simply closed."""
+        try:
+            self.send_response(response.status, _REASONS.get(response.status, "Error"))
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers:
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except OSError:
+            self.close_connection = True
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _handle
 

@@ -87,6 +87,18 @@ class Batch:
             return {"active": 0, "success": self.size, "failed": 0}
         return {"active": 0, "success": 0, "failed": self.size}
 
+    def view(self, now: float) -> BatchView:
+        """Everything a reply needs, read at ``now``. Caller holds the ledger's lock."""
+        return BatchView(
+            batch_id=self.batch_id,
+            status=self.status(now),
+            detail=self.to_json(now),
+            processing_info=self.processing_info(),
+            downloadable=self.downloadable,
+            items=self.result.items,
+            password=self.password,
+        )
+
     def to_json(self, now: float) -> dict[str, Any]:
         status = self.status(now)
         return {
@@ -104,6 +116,21 @@ class Batch:
             "downloadable": self.downloadable,
             "rejectable": status in ("CREATED", "PROCESSING"),
         }
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """One batch as read at one instant under the ledger's lock. Routes answer from this, never
+    from the live :class:`Batch`, which another thread may settle while a reply is being built
+    (a detail reading ``PROCESSING`` yet ``downloadable``)."""
+
+    batch_id: int
+    status: str
+    detail: dict[str, Any]
+    processing_info: dict[str, int]
+    downloadable: bool
+    items: tuple[IssuedItem, ...]
+    password: str | None
 
 
 @dataclass
@@ -143,6 +170,7 @@ class Ledger:
     _available: dict[int, int] = field(default_factory=dict)
     _held: dict[int, int] = field(default_factory=dict)
     _issued: int = 0
+    _stuck: bool = False
 
     def __post_init__(self) -> None:
         self._available = dict(self.starting_balances)
@@ -156,9 +184,9 @@ class Ledger:
         result: Settled,
         password: str | None,
         delay: float,
-        stuck: bool,
     ) -> dict[str, Any]:
-        """Record a batch and hold its licences; the reply is the BatchResponse JSON."""
+        """Record a batch and hold its licences; the reply is the BatchResponse JSON. Whether it
+        is stuck is read under the lock, so it cannot miss a ``set_stuck(False)``."""
         authority = profile.authority_id
         now = self.monotonic()
         with self._lock:
@@ -179,7 +207,7 @@ class Ledger:
                 ready_at=now + delay,
                 result=result,
                 password=password,
-                stuck=stuck,
+                stuck=self._stuck,
             )
             self._batches[batch.batch_id] = batch
             return batch.to_json(now)
@@ -206,18 +234,22 @@ class Ledger:
                     created=dt.datetime.now(dt.UTC),
                 )
 
-    def release_stuck(self) -> None:
+    def set_stuck(self, stuck: bool) -> None:
+        """Keep new batches in ``PROCESSING`` (True), or let every batch finish (False). Set
+        under the same lock as ``create`` reads it: no batch is created stuck after it is off."""
         with self._lock:
-            for batch in self._batches.values():
-                batch.stuck = False
+            self._stuck = stuck
+            if not stuck:
+                for batch in self._batches.values():
+                    batch.stuck = False
 
-    def batch(self, batch_id: int) -> tuple[Batch, float] | None:
-        """The batch (settled if due) and the instant its status was read at."""
+    def view(self, batch_id: int) -> BatchView | None:
+        """A snapshot of the batch (settled if due), or None when there is no such batch."""
         now = self.monotonic()
         with self._lock:
             self._settle(now)
             found = self._batches.get(batch_id)
-            return (found, now) if found else None
+            return found.view(now) if found else None
 
     def mark_collected(self, batch_id: int) -> None:
         with self._lock:

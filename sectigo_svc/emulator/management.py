@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,8 @@ class Management:
         self._ledger = ledger
         self._stats = stats
         self._tokens = tokens
+        # Two PATCHes must not hand ``stuck`` to the ledger in the other order than they set it.
+        self._patching = threading.Lock()
         self._router = Router(_error(404), _error(405))
         self._router.add("faults", "GET", "/faults", self.get_faults, False)
         self._router.add("add_faults", "POST", "/faults", self.add_faults, False)
@@ -90,12 +93,12 @@ class Management:
         body = self._body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "send an object of settings", -1)
-        try:
-            before, after = self._settings.update(body)
-        except SettingsError as exc:
-            raise ApiError(400, str(exc), -1) from exc
-        if before.stuck and not after.stuck:
-            self._ledger.release_stuck()
+        with self._patching:
+            try:
+                _, after = self._settings.update(body)
+            except SettingsError as exc:
+                raise ApiError(400, str(exc), -1) from exc
+            self._ledger.set_stuck(after.stuck)
         return Response.json(200, self._state())
 
     def get_stats(self, _: Request) -> Response:

@@ -52,6 +52,7 @@ class Emulator:
         self.faults.add(config.faults)
         self.tokens = TokenIssuer(self._lifetimes, wall_clock)
         self.ledger = Ledger(balances, time.monotonic)
+        self.ledger.set_stuck(config.stuck)
         self.ca = CertificateAuthority.load_or_create(config.state_dir)
         self._api_server = HttpServer(config.host, config.port, self._dispatch_api)
         self._management_server = HttpServer(

@@ -121,6 +121,16 @@ def test_error_rule_default_status_503(api: Api, mgmt: Management) -> None:
     assert_error(api.get("/api/v1/devices"), 503, INJECTED)
 
 
+@pytest.mark.parametrize("status", [599, 420, 499, 520])
+def test_error_rule_any_error_status(api: Api, mgmt: Management, status: int) -> None:
+    """Statuses Python's ``HTTPStatus`` does not know are answered too, with a generic reason."""
+    mgmt.add_faults({"kind": "error", "status": status, "routes": ["devices"]})
+    response = api.get("/api/v1/devices")
+    assert_error(response, status, INJECTED)
+    assert response.reason == "Error"
+    assert status_counts(mgmt.stats(), "devices") == {status: 1}
+
+
 def test_throttle_rule(api: Api, mgmt: Management) -> None:
     mgmt.add_faults({"kind": "throttle", "retry_after": 7, "routes": ["create_batch"]})
     response = api.create_batch(server_params(), batch_name="throttled")

@@ -17,7 +17,7 @@ from sectigo_svc.emulator.catalog import (
 from sectigo_svc.emulator.config import StatusText
 from sectigo_svc.emulator.http import Request, Response, Router
 from sectigo_svc.emulator.issuance import CsrError, Issuer, read_csrs
-from sectigo_svc.emulator.ledger import Batch, InsufficientLicences, Ledger, Settled
+from sectigo_svc.emulator.ledger import BatchView, InsufficientLicences, Ledger, Settled
 from sectigo_svc.emulator.settings import LiveSettings
 from sectigo_svc.emulator.stats import Stats
 
@@ -73,11 +73,9 @@ class BatchRoutes:
     def _record(
         self, profile: Profile, name: str, size: int, result: Settled, pw: str | None
     ) -> Response:
-        live = self._settings.get()
+        delay = self._settings.get().issue_delay
         try:
-            created = self._ledger.create(
-                profile, name, size, result, pw, live.issue_delay, live.stuck
-            )
+            created = self._ledger.create(profile, name, size, result, pw, delay)
         except InsufficientLicences as exc:
             raise errors.no_licences(str(exc)) from exc
         self._stats.event("batches_created")
@@ -150,36 +148,31 @@ class BatchRoutes:
             found = self._ledger.list_batches(request.first("batchName"), request.first("status"))
         return Response.json(200, found[offset : offset + limit])
 
-    def _batch(self, request: Request) -> tuple[Batch, float]:
+    def _batch(self, request: Request) -> BatchView:
         raw = request.params["batch_id"]
         if not raw.isdigit():
             raise errors.invalid(f"Batch id must be a number, not {raw!r}")
-        found = self._ledger.batch(int(raw))
+        found = self._ledger.view(int(raw))
         if found is None:
             raise errors.not_found(f"Batch {raw} not found")
         return found
 
     def detail(self, request: Request) -> Response:
-        batch, now = self._batch(request)
-        return Response.json(200, batch.to_json(now))
+        return Response.json(200, self._batch(request).detail)
 
     def status(self, request: Request) -> Response:
-        batch, now = self._batch(request)
-        status = batch.status(now)
+        status = self._batch(request).status
         text = PROSE.get(status, status) if self._status_text == "prose" else status
         return Response(200, text.encode(), "text/plain;charset=UTF-8")
 
     def info(self, request: Request) -> Response:
-        batch, _ = self._batch(request)
-        return Response.json(200, batch.processing_info())
+        return Response.json(200, self._batch(request).processing_info)
 
     def download(self, request: Request) -> Response:
-        batch, now = self._batch(request)
+        batch = self._batch(request)
         if not batch.downloadable:
-            raise errors.not_ready(f"Batch {batch.batch_id} is {batch.status(now)}, not ready")
-        archive = build_zip(
-            list(batch.result.items), self._ca.chain(), batch.password or "", self._pkcs12
-        )
+            raise errors.not_ready(f"Batch {batch.batch_id} is {batch.status}, not ready")
+        archive = build_zip(list(batch.items), self._ca.chain(), batch.password or "", self._pkcs12)
         self._ledger.mark_collected(batch.batch_id)
         disposition = f'attachment; filename="{batch.batch_id}.zip"'
         return Response(
