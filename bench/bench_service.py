@@ -38,6 +38,7 @@ from sectigo_client import CertificateAuthorityClient, ConnectionSettings
 from sectigo_svc.app import Application
 from sectigo_svc.config import ServiceConfig
 from sectigo_svc.devcerts import make_dev_certs
+from sectigo_svc.devstack import loopback_settings
 from sectigo_svc.sectigo import Credentials, Environment, SectigoClient, SectigoConfig
 from sectigo_svc.sectigo.archive import open_pkcs12_zip
 from sectigo_svc.sectigo.batch_status import BatchStatus
@@ -142,16 +143,9 @@ def main() -> None:
             endpoint=api, environment=Environment.TESTING, token_cache_dir=state / "tokens"
         )
         config = ServiceConfig.load(
-            overrides={
+            overrides=loopback_settings(pki, state / "service", api)
+            | {
                 "listen": "127.0.0.1:0",
-                "tls_cert": pki.server_cert,
-                "tls_key": pki.server_key,
-                "tls_client_ca": pki.ca,
-                "policy_file": pki.policy,
-                "state_dir": state / "service",
-                "sectigo_endpoint": api,
-                "sectigo_environment": "testing",
-                "sectigo_token_cache_dir": state / "service-tokens",
                 "poll_min_interval": POLL,
                 "poll_max_interval": POLL,
                 "tracker_workers": options.threads,

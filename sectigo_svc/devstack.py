@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sectigo_svc.app import Application
 from sectigo_svc.config import ServiceConfig
@@ -32,6 +33,21 @@ class DevStack:
         self.emulator.stop()
 
 
+def loopback_settings(pki: DevCerts, state_dir: Path, endpoint: str) -> dict[str, Any]:
+    """Settings of a service with the development PKI against an emulator on loopback: mutual
+    TLS, the PKI's policy, state and token cache under ``state_dir``, the testing environment."""
+    return {
+        "tls_cert": pki.server_cert,
+        "tls_key": pki.server_key,
+        "tls_client_ca": pki.ca,
+        "policy_file": pki.policy,
+        "state_dir": state_dir,
+        "sectigo_endpoint": endpoint,
+        "sectigo_environment": "testing",
+        "sectigo_token_cache_dir": state_dir / "tokens",
+    }
+
+
 def start_dev_stack(
     state: Path, listen: str, emulator_port: int, management_port: int, issue_delay: float
 ) -> DevStack:
@@ -48,18 +64,11 @@ def start_dev_stack(
     )
     emulator.start()
     config = ServiceConfig.load(
-        overrides={
+        overrides=loopback_settings(pki, state / "service", emulator.api_url)
+        | {
             "listen": listen,
             "health_listen": "127.0.0.1:0",
             "metrics_listen": "127.0.0.1:0",
-            "tls_cert": pki.server_cert,
-            "tls_key": pki.server_key,
-            "tls_client_ca": pki.ca,
-            "policy_file": pki.policy,
-            "state_dir": state / "service",
-            "sectigo_endpoint": emulator.api_url,
-            "sectigo_environment": "testing",
-            "sectigo_token_cache_dir": state / "service" / "tokens",
             "poll_min_interval": 0.5,
             "poll_max_interval": 5.0,
         }

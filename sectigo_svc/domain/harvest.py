@@ -7,9 +7,6 @@ is an error, never a result.
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -47,12 +44,6 @@ def _check_names(leaf: x509.Certificate, request: CertificateRequest) -> None:
         )
 
 
-def _entry(archive: bytes, name: str) -> bytes:
-    """The raw bytes of one ZIP entry (the PKCS#12 exactly as Sectigo made it)."""
-    with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
-        return bundle.read(name)
-
-
 def harvest(
     request: CertificateRequest, archive: bytes, password: str
 ) -> tuple[IssuedCertificate, x509.Certificate]:
@@ -64,7 +55,7 @@ def harvest(
         issued = IssuedCertificate(
             certificate_pem=_pem((bundle.leaf,)),
             chain_pem=_pem(bundle.chain),
-            pkcs12=_entry(archive, bundle.name),
+            pkcs12=bundle.pkcs12,
             private_key_pem=key_pem.decode(),
         )
         return issued, bundle.leaf

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import secrets
 import string
@@ -134,7 +135,7 @@ class CertificateService:
         if existing is not None:
             return self._replay(existing, spec, given)
         authority = self._catalog.authority(spec.authority_id, deadline)
-        spec = IssueSpec(**{**vars(spec), "profile_id": authority.profile_id})
+        spec = dataclasses.replace(spec, profile_id=authority.profile_id)
         password = given
         if spec.key_source is KeySource.SERVER:
             password = given or self._new_password()
@@ -343,7 +344,7 @@ class CertificateService:
             if request is None:
                 profile = profile_id or self._default_profile(deadline)
                 self._revoker.revoke_serial(profile, serial, reason, deadline)
-                self._audit_serial(caller, serial, reason)
+                self._audit(caller, "revoke", None, f"serial={serial} reason={reason.value}")
                 return serial, None
         assert request is not None
         revoked = self._revoker.revoke_request(request, reason, deadline)
@@ -355,23 +356,13 @@ class CertificateService:
     def _default_profile(self, deadline: Deadline | None) -> int:
         return self._catalog.authority(self._settings.default_authority_id, deadline).profile_id
 
-    def _audit_serial(self, caller: Caller, serial: str, reason: RevocationReason) -> None:
+    def _audit(
+        self, caller: Caller, action: str, request: CertificateRequest | None, detail: str
+    ) -> None:
+        """Record who did what; ``request`` None for a certificate no request of ours issued."""
+        owner, request_id = request.key if request is not None else ("", "")
         self._store.record_audit(
-            AuditEntry(
-                self._clock(),
-                caller.identity,
-                "revoke",
-                "",
-                "",
-                f"serial={serial} reason={reason.value}",
-            )
-        )
-
-    def _audit(self, caller: Caller, action: str, request: CertificateRequest, detail: str) -> None:
-        self._store.record_audit(
-            AuditEntry(
-                self._clock(), caller.identity, action, request.owner, request.request_id, detail
-            )
+            AuditEntry(self._clock(), caller.identity, action, owner, request_id, detail)
         )
 
 

@@ -28,12 +28,14 @@ PEM_SUFFIXES = (".pem", ".crt", ".cer")
 
 @dataclass(frozen=True)
 class KeyAndChain:
-    """A PKCS#12's content: the leaf, its issuers from nearest to root, and the private key."""
+    """A PKCS#12's content: the leaf, its issuers from nearest to root, the private key, and the
+    file itself as Sectigo made it."""
 
     name: str
     leaf: x509.Certificate
     chain: tuple[x509.Certificate, ...]
     key: PrivateKeyTypes = field(repr=False)
+    pkcs12: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def open_pkcs12_zip(archive: bytes | Path, password: str | Secret) -> KeyAndChai
     if not leaves:
         raise ArchiveError(f"{name}: no certificate matches the private key")
     leaf = leaves[0]
-    return KeyAndChain(name, leaf, _chain_of(leaf, certificates), key)
+    return KeyAndChain(name, leaf, _chain_of(leaf, certificates), key, data)
 
 
 def open_pem_zip(archive: bytes | Path) -> tuple[CertificateChain, ...]:

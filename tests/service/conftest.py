@@ -18,6 +18,7 @@ from sectigo_svc.api.v1 import ca_pb2_grpc
 from sectigo_svc.app import Application
 from sectigo_svc.config import ServiceConfig
 from sectigo_svc.devcerts import DevCerts, make_dev_certs
+from sectigo_svc.devstack import loopback_settings
 from sectigo_svc.emulator import Emulator
 from sectigo_svc.sectigo.credentials import Credentials
 from tests.conftest import EmulatorFactory
@@ -94,16 +95,8 @@ ServiceFactory = Callable[..., Service]
 def service_config(
     pki: DevCerts, state: Path, emulator: Upstream, **overrides: Any
 ) -> ServiceConfig:
-    settings: dict[str, Any] = {
+    settings: dict[str, Any] = loopback_settings(pki, state, emulator.api_url) | {
         "listen": "127.0.0.1:0",
-        "tls_cert": pki.server_cert,
-        "tls_key": pki.server_key,
-        "tls_client_ca": pki.ca,
-        "policy_file": pki.policy,
-        "state_dir": state,
-        "sectigo_endpoint": emulator.api_url,
-        "sectigo_environment": "testing",
-        "sectigo_token_cache_dir": state / "tokens",
         "sectigo_timeout": 5.0,
         "poll_min_interval": 0.05,
         "poll_max_interval": 0.5,

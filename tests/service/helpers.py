@@ -32,6 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sectigo_svc.api.v1 import ca_pb2 as pb
 from sectigo_svc.api.v1 import ca_pb2_grpc
 from sectigo_svc.devcerts import DevCerts, spiffe_id
+from sectigo_svc.devstack import loopback_settings
 
 SECTIGO_SVC = Path(sys.executable).with_name("sectigo-svc")
 USERNAME = "tester"
@@ -442,18 +443,12 @@ def serve_config(
     password_file = path.parent / "sectigo.password"
     password_file.write_text(PASSWORD + "\n")
     password_file.chmod(0o600)
-    settings: dict[str, str | int | float | bool | Path] = {
+    settings: dict[str, str | int | float | bool | Path] = loopback_settings(
+        pki, state, emulator.api_url
+    ) | {
         "listen": "127.0.0.1:0",
-        "tls_cert": pki.server_cert,
-        "tls_key": pki.server_key,
-        "tls_client_ca": pki.ca,
-        "policy_file": pki.policy,
-        "state_dir": state,
-        "sectigo_endpoint": emulator.api_url,
-        "sectigo_environment": "testing",
         "sectigo_username": USERNAME,
         "sectigo_password_file": password_file,
-        "sectigo_token_cache_dir": state / "tokens",
         "log_format": "json",
         "poll_min_interval": 0.05,
         "poll_max_interval": 0.5,
