@@ -81,6 +81,31 @@ class ServiceConfig:
         30.0, "longest interval between batch status checks, seconds"
     )
     give_up_after: float = setting(86400.0, "seconds after which an unfinished request FAILS")
+    quarantine: float = setting(
+        600.0,
+        "seconds an order whose outcome is unknown is only looked up by batch name before it may "
+        "be sent again (in doubt); must exceed sectigo_timeout plus Sectigo's processing lag",
+    )
+    login_backoff_initial: float = setting(
+        5.0, "seconds before the first new login after Sectigo rejected the credentials"
+    )
+    login_backoff_max: float = setting(
+        300.0, "longest wait between login attempts while Sectigo rejects the credentials"
+    )
+    sectigo_check_interval: float = setting(
+        2.0, "seconds between checks of Sectigo's health (the `sectigo` health service)"
+    )
+    sectigo_down_after: int = setting(
+        3, "consecutive failed Sectigo calls or checks that make the `sectigo` health NOT_SERVING"
+    )
+    sectigo_up_after: int = setting(
+        2, "consecutive successful checks that make the `sectigo` health SERVING again"
+    )
+    prestop_seconds: float = setting(
+        5.0,
+        "seconds readiness reports NOT_SERVING on SIGTERM while RPCs are still served, "
+        "before the drain starts",
+    )
     grpc_workers: int = setting(16, "threads serving RPCs")
     max_concurrent_rpcs: int = setting(64, "RPCs in flight before new ones get RESOURCE_EXHAUSTED")
     shutdown_grace: float = setting(10.0, "seconds in-flight RPCs get to finish on SIGTERM")
@@ -114,6 +139,8 @@ class ServiceConfig:
             if path is not None and not path.is_file():
                 raise ConfigError(f"{_env(name)}: {path} is not a readable file")
         positive = (
+            "sectigo_down_after",
+            "sectigo_up_after",
             "tracker_workers",
             "grpc_workers",
             "max_concurrent_rpcs",
@@ -126,9 +153,28 @@ class ServiceConfig:
             raise ConfigError(
                 f"{_env('poll_min_interval')}/{_env('poll_max_interval')}: need 0 < min <= max"
             )
-        for name in ("give_up_after", "sectigo_timeout", "shutdown_grace"):
+        for name in (
+            "give_up_after",
+            "sectigo_timeout",
+            "shutdown_grace",
+            "login_backoff_initial",
+            "sectigo_check_interval",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_env(name)}: must be positive")
+        if self.prestop_seconds < 0:
+            raise ConfigError(f"{_env('prestop_seconds')}: must not be negative")
+        if self.login_backoff_max < self.login_backoff_initial:
+            raise ConfigError(
+                f"{_env('login_backoff_max')}: must be at least "
+                f"{_env('login_backoff_initial')} ({self.login_backoff_initial:g})"
+            )
+        if self.quarantine <= self.sectigo_timeout:
+            raise ConfigError(
+                f"{_env('quarantine')}: must exceed {_env('sectigo_timeout')} "
+                f"({self.sectigo_timeout:g} s), or an answer could still arrive after it; "
+                "allow minutes for Sectigo's processing lag"
+            )
         if self.log_format not in ("json", "console", "auto"):
             raise ConfigError(f"{_env('log_format')}: must be json, console or auto")
         if self.log_level not in ("debug", "info", "warning", "error"):
