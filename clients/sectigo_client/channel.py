@@ -15,6 +15,10 @@ That is every RPC: reads are side-effect free, IssueCertificate is idempotent pe
 RevokeCertificate is idempotent in the service (a request already REVOKED is returned as is, and a
 revocation whose outcome is unclear is settled by looking the serial up at Sectigo), so a retry
 never revokes anything twice or anything else.
+
+A retry never comes sooner than the service asked: its failures carry ``grpc-retry-pushback-ms``,
+which gRPC obeys in place of its own backoff, and which forbids the retry when the wait would
+outlast the call's deadline (the call then fails at once with ``Unavailable.retry_after``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from sectigo_client.errors import CertificateAuthorityError, InvalidArgument, Unavailable
+from sectigo_client.errors import (
+    CertificateAuthorityError,
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
+)
 from sectigo_client.models import (
     Authority,
     CertificateRecord,
@@ -176,7 +181,7 @@ def error(exc: CertificateAuthorityError) -> str:
     extra = ""
     if isinstance(exc, InvalidArgument) and exc.field:
         extra = f" (field: {exc.field})"
-    if isinstance(exc, Unavailable) and exc.retry_after is not None:
+    if exc.retry_after is not None:
         extra = f" (retry after {exc.retry_after:g} s)"
     extra += "".join(f" ({note})" for note in _notes(exc))
     return " ".join(str(exc).split()) + extra
@@ -189,7 +194,7 @@ def error_json(exc: CertificateAuthorityError) -> str:
     }
     if isinstance(exc, InvalidArgument):
         body["field"] = exc.field
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | ResourceExhausted):
         body["retry_after"] = exc.retry_after
     if notes := _notes(exc):
         body["notes"] = notes

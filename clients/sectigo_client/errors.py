@@ -3,15 +3,20 @@
 Every gRPC failure becomes one of these in exactly one place, :func:`from_rpc_error`; the status
 code decides the class, never the message text. Each error carries the wire facts: the status
 ``code``, the server's ``message`` and the RPC ``method``; :class:`InvalidArgument` adds the
-offending ``field`` and :class:`Unavailable` the server's ``retry_after`` hint, both read from the
-trailers the service sends (``sectigo-svc-field`` and ``retry-after-ms``).
+offending ``field``, and :class:`Unavailable` and :class:`ResourceExhausted` the server's
+``retry_after`` hint. Both are read from the ``google.rpc.Status`` details the service sends
+(``BadRequest``, ``RetryInfo``), else from its older plain trailers (``sectigo-svc-field``,
+``retry-after-ms``).
 """
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2  # type: ignore[import-untyped]  # .pyi, no py.typed
+from grpc_status import rpc_status
 
 FIELD_TRAILER = "sectigo-svc-field"
 RETRY_TRAILER = "retry-after-ms"
@@ -32,7 +37,11 @@ class CertificateAuthorityError(Exception):
 
     ``code`` is the gRPC status (None for errors raised by the client itself), ``message`` the
     server's (or the client's) explanation, ``method`` the RPC name when a call failed.
+    ``retry_after`` is the server's hint, in seconds, of when to try again (None: it gave none);
+    only :class:`Unavailable` and :class:`ResourceExhausted` carry one.
     """
+
+    retry_after: float | None = None
 
     def __init__(self, message: str, code: grpc.StatusCode | None = None, method: str = "") -> None:
         super().__init__(message)
@@ -90,7 +99,20 @@ class FailedPrecondition(CertificateAuthorityError):
 
 
 class ResourceExhausted(CertificateAuthorityError):
-    """A limit is reached: no licences left, or the service is shedding load."""
+    """A limit is reached: no licences left, or the service is shedding load.
+
+    ``retry_after`` is the server's hint in seconds, None when it gave none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: grpc.StatusCode | None = grpc.StatusCode.RESOURCE_EXHAUSTED,
+        method: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code, method)
+        self.retry_after = retry_after
 
 
 class Unavailable(CertificateAuthorityError):
@@ -138,7 +160,6 @@ _CLASSES: tuple[tuple[grpc.StatusCode, type[CertificateAuthorityError]], ...] = 
     (grpc.StatusCode.UNAUTHENTICATED, Unauthenticated),
     (grpc.StatusCode.ALREADY_EXISTS, AlreadyExists),
     (grpc.StatusCode.FAILED_PRECONDITION, FailedPrecondition),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, ResourceExhausted),
     (grpc.StatusCode.DEADLINE_EXCEEDED, DeadlineExceeded),
     (grpc.StatusCode.INTERNAL, Internal),
 )
@@ -149,12 +170,50 @@ def from_rpc_error(exc: grpc.RpcError, method: str = "") -> CertificateAuthority
     code = exc.code()
     message = exc.details() or code.name.lower().replace("_", " ")
     trailers = _trailers(exc)
+    details = _details(exc)
     if code is grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidArgument(message, code, method, field=trailers.get(FIELD_TRAILER))
-    if code is grpc.StatusCode.UNAVAILABLE:
-        return Unavailable(message, code, method, retry_after=_seconds(trailers.get(RETRY_TRAILER)))
+        field = next(iter(details.fields), None) or trailers.get(FIELD_TRAILER)
+        return InvalidArgument(message, code, method, field=field)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+        retry_after = details.retry_after
+        if retry_after is None:
+            retry_after = _seconds(trailers.get(RETRY_TRAILER))
+        if code is grpc.StatusCode.UNAVAILABLE:
+            return Unavailable(message, code, method, retry_after=retry_after)
+        return ResourceExhausted(message, code, method, retry_after=retry_after)
     kind = next((kind for known, kind in _CLASSES if known is code), CertificateAuthorityError)
     return kind(message, code, method)
+
+
+class _Details:
+    """What the ``google.rpc.Status`` details of a failure say (nothing, when there are none)."""
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
+        self.fields: list[str] = []
+
+
+def _details(exc: grpc.RpcError) -> _Details:
+    """The RetryInfo and BadRequest of a failure. Details that do not match the call's own code
+    and message, or do not parse, are ignored: the plain trailers are the fallback."""
+    found = _Details()
+    try:
+        status: Any = rpc_status.from_call(cast(grpc.Call, exc))
+    except (ValueError, AttributeError, TypeError, DecodeError):
+        return found
+    if status is None:
+        return found
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            seconds = info.retry_delay.ToMilliseconds() / 1000
+            found.retry_after = seconds if seconds >= 0 else None
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            request = error_details_pb2.BadRequest()
+            detail.Unpack(request)
+            found.fields.extend(v.field for v in request.field_violations if v.field)
+    return found
 
 
 def _trailers(exc: grpc.RpcError) -> dict[str, str]:

@@ -73,7 +73,7 @@ class Waiter:
             try:
                 record = self.get(min(self.call_timeout, remaining))
             except _POLL_AGAIN as exc:
-                if isinstance(exc, Unavailable) and exc.retry_after is not None:
+                if exc.retry_after is not None:
                     pause = max(pause, exc.retry_after)
             else:
                 if finished(record):

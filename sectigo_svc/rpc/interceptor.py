@@ -2,7 +2,8 @@
 
 In order: fresh log context, the caller's identity from its verified certificate, the role the RPC
 needs, the deadline for upstream work, then the handler; errors become gRPC statuses through the
-one table in :mod:`sectigo_svc.rpc.status`, and one log line records the call.
+one table in :mod:`sectigo_svc.rpc.status` (with RetryInfo, BadRequest and the retry pushback in
+the trailers), and one log line records the call.
 """
 
 from __future__ import annotations
@@ -125,8 +126,9 @@ class CallInterceptor(_Interceptor):
         elif isinstance(exc, StoreError):
             # The caller gets a generic UNAVAILABLE; the operator needs the store's own words.
             self._log.warning("request store failed", cause=str(exc))
-        if outcome.trailers:
-            context.set_trailing_metadata(outcome.trailers)
+        trailers = outcome.trailers(context.time_remaining())
+        if trailers:
+            context.set_trailing_metadata(trailers)
         return outcome
 
     def _finish(self, name: str, started: float, code: grpc.StatusCode, message: str = "") -> None:

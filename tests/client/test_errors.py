@@ -6,6 +6,10 @@ import socket
 
 import grpc
 import pytest
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from grpc_status import rpc_status
 
 from sectigo_client import (
     AlreadyExists,
@@ -172,3 +176,50 @@ def test_settings_name_what_is_missing_or_unreadable(pki: DevCerts) -> None:
     with pytest.raises(ConfigurationError, match="CA bundle holds no PEM certificate"):
         ConnectionSettings.from_env(env | {"SECTIGO_CA_CACERT": env["SECTIGO_CA_KEY"]})
     assert "PRIVATE KEY" not in repr(ConnectionSettings.from_env(env))
+
+
+def _rich(code: grpc.StatusCode, message: str, *details: Message) -> tuple[str, str | bytes]:
+    """The ``grpc-status-details-bin`` trailer of a google.rpc.Status with ``details``."""
+    packed = []
+    for detail in details:
+        item = any_pb2.Any()
+        item.Pack(detail)
+        packed.append(item)
+    status = status_pb2.Status(code=code.value[0], message=message, details=packed)
+    key, value = rpc_status.to_status(status).trailing_metadata[0]
+    return key, value
+
+
+def test_retry_info_in_the_status_details_wins_over_the_old_trailer() -> None:
+    delay = duration_pb2.Duration(seconds=2, nanos=500_000_000)
+    retry = error_details_pb2.RetryInfo(retry_delay=delay)
+    for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+        trailers = (_rich(code, "slow down", retry), ("retry-after-ms", "100"))
+
+        error = from_rpc_error(FakeRpcError(code, "slow down", trailers))
+
+        assert isinstance(error, Unavailable | ResourceExhausted)
+        assert error.retry_after == 2.5
+
+
+def test_bad_request_names_the_field() -> None:
+    violation = error_details_pb2.BadRequest.FieldViolation(field="csr_pem", description="bad")
+    details = error_details_pb2.BadRequest(field_violations=[violation])
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    error = from_rpc_error(
+        FakeRpcError(code, "csr_pem: bad", (_rich(code, "csr_pem: bad", details),))
+    )
+
+    assert isinstance(error, InvalidArgument) and error.field == "csr_pem"
+
+
+def test_details_that_do_not_match_the_call_are_ignored_for_the_trailers() -> None:
+    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=9))
+    forged = _rich(grpc.StatusCode.UNAVAILABLE, "another message", retry)
+    garbled = ("grpc-status-details-bin", b"\xff\xfe not a status")
+
+    for details in (forged, garbled):
+        trailers = (details, ("retry-after-ms", "1500"))
+        error = from_rpc_error(FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down", trailers))
+        assert isinstance(error, Unavailable) and error.retry_after == 1.5
