@@ -83,8 +83,10 @@ class Application:
                 max_interval=config.poll_max_interval,
                 give_up_after=config.give_up_after,
                 step_timeout=config.sectigo_timeout * 2,
+                quarantine=config.quarantine,
             ),
             self.catalog.forget_authorities,
+            on_duplicate=self.metrics.duplicate_batches,
         )
         self.service = CertificateService(
             self.store,

@@ -81,6 +81,11 @@ class Metrics:
             ["how"],
             registry=self.registry,
         )
+        self.duplicates = Counter(
+            "sectigo_svc_duplicate_batches",
+            "surplus Sectigo batches found under the batch name of a request that uses another",
+            registry=self.registry,
+        )
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpcs.labels(method, code).inc()
@@ -95,6 +100,10 @@ class Metrics:
 
     def tokens_renewed(self, how: str) -> None:
         self.token_renewals.labels(how).inc()
+
+    def duplicate_batches(self, surplus: int) -> None:
+        """``surplus`` batches were found under a request's name beside the one it uses."""
+        self.duplicates.inc(surplus)
 
     def track_requests(self, counts: Callable[[], Mapping[str, int]]) -> None:
         self.registry.register(

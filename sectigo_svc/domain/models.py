@@ -20,6 +20,7 @@ __all__ = [
     "KeySource",
     "RequestState",
     "RevocationReason",
+    "SendState",
     "Subject",
     "batch_name_for",
 ]
@@ -42,6 +43,20 @@ class RequestState(StrEnum):
 TERMINAL_STATES = frozenset(
     {RequestState.READY, RequestState.REJECTED, RequestState.FAILED, RequestState.REVOKED}
 )
+
+
+class SendState(StrEnum):
+    """Where sending a request's order to Sectigo stands (see ``domain/submission.py``).
+
+    NEVER: nothing has left for it. SENDING: the attempt is recorded and the order is being sent;
+    found so at the start of a step, the sender died and the outcome is unknown. IN_DOUBT: the
+    outcome of the last send is unknown. NOT_TAKEN: the answer proved the order was not taken.
+    """
+
+    NEVER = "NEVER"
+    SENDING = "SENDING"
+    IN_DOUBT = "IN_DOUBT"
+    NOT_TAKEN = "NOT_TAKEN"
 
 
 class KeySource(StrEnum):
@@ -101,6 +116,8 @@ class CertificateRequest:
     sectigo_status: str = ""
     reason: str = ""
     submit_attempts: int = 0
+    send_state: SendState = SendState.NEVER
+    last_send_at: dt.datetime | None = None
     serial_number: str = ""
     not_before: dt.datetime | None = None
     not_after: dt.datetime | None = None

@@ -2,9 +2,9 @@
 
 Each step reads the request from the store, does one thing at Sectigo, and writes the outcome back
 with compare-and-set, so a step interrupted at any point (even ``kill -9``) is simply done again on
-the next start. Submitting is guarded twice over: the attempt is recorded before the order is sent,
-and a request with an earlier attempt is first looked up by its batch name, so an order whose
-answer was lost is adopted rather than paid for twice.
+the next start. Submitting follows the state machine in :mod:`sectigo_svc.domain.submission`: an
+order whose outcome is unknown is looked up by its batch name for a quarantine window before
+anything is sent again. After that, a 404 for the batch is transient until ``give_up_after``.
 """
 
 from __future__ import annotations
@@ -18,25 +18,26 @@ from typing import Any
 
 import structlog
 
-from sectigo_svc.domain.errors import InvalidArgument
 from sectigo_svc.domain.harvest import harvest
-from sectigo_svc.domain.models import CertificateRequest, IssuedCertificate, KeySource, RequestState
+from sectigo_svc.domain.models import CertificateRequest, IssuedCertificate, RequestState
 from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.scheduler import Key, Scheduler
+from sectigo_svc.domain.submission import (
+    REFUSED_STATES,
+    Adopt,
+    Finish,
+    OrderParams,
+    Submitter,
+    retry_after,
+)
 from sectigo_svc.sectigo import errors as sectigo
 from sectigo_svc.sectigo.batch_status import BatchStatus
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.models import BatchResponse
-from sectigo_svc.store.base import RequestStore, StaleUpdate
+from sectigo_svc.store.base import RequestStore
 
 READY_STATES = frozenset({BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED})
-REFUSED_STATES = frozenset(
-    {BatchStatus.REJECTED, BatchStatus.NOT_ACCEPTABLE, BatchStatus.BROKEN, BatchStatus.FAILED}
-)
-LIST_PAGE = 100
-MAX_LIST_PAGES = 50
-OrderParams = Callable[[CertificateRequest, str, Deadline], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class TrackerSettings:
     backoff: float = 1.6
     give_up_after: float = 24 * 3600.0
     step_timeout: float = 60.0
+    quarantine: float = 600.0
 
 
 class Tracker:
@@ -61,24 +63,36 @@ class Tracker:
         settings: TrackerSettings,
         out_of_licences: Callable[[], None],
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        on_duplicate: Callable[[int], None] = lambda surplus: None,
     ) -> None:
         """``out_of_licences`` is called when Sectigo refuses an order for lack of licences, so
-        that cached balances are dropped and new requests are refused at once."""
+        that cached balances are dropped and new requests are refused at once; ``on_duplicate``
+        counts surplus batches found under one request's name."""
         self._store = store
         self._sectigo = sectigo_client
         self._notifier = notifier
-        self._order_params = order_params
-        self._out_of_licences = out_of_licences
         self._settings = settings
         self._clock = clock
         self._log = structlog.get_logger("sectigo_svc.tracker")
         self._jitter = random.Random()  # noqa: S311 - spreading polls, not cryptography
         self._checks: dict[Key, int] = {}
         self._scheduler = Scheduler(self._step_safely, settings.workers, "tracker")
+        self._submitter = Submitter(
+            sectigo_client,
+            self._save,
+            order_params,
+            self._password,
+            out_of_licences,
+            settings.quarantine,
+            store.restored_at(),
+            on_duplicate,
+            clock,
+        )
 
     def start(self) -> int:
         """Resume every unfinished request and start the workers; returns how many resumed."""
         active = self._store.active()
+        self._submitter.resume(active)
         for request in active:
             self.wake(request.key)
         self._scheduler.start()
@@ -103,14 +117,19 @@ class Tracker:
             self._checks.pop(key, None)
         return delay
 
-    def _backoff(self, key: Key) -> float:
+    def _backoff(self, key: Key, at_least: float | None = None) -> float:
+        """The next look: growing intervals with jitter, never sooner than ``at_least`` (what
+        Sectigo asked for with Retry-After, or how long the client holds calls back)."""
         checks = self._checks.get(key, 0)
         self._checks[key] = checks + 1
         base = min(
             self._settings.max_interval,
             self._settings.min_interval * self._settings.backoff**checks,
         )
-        return base * self._jitter.uniform(0.8, 1.2)
+        delay = base * self._jitter.uniform(0.8, 1.2)
+        if at_least is not None:
+            delay = max(delay, at_least * self._jitter.uniform(1.0, 1.1))
+        return delay
 
     # One step ------------------------------------------------------------------------------------
 
@@ -139,22 +158,6 @@ class Tracker:
             f"gave up after {age:.0f} s: {why}; last Sectigo status: {last}",
         )
 
-    def _find_batch(self, request: CertificateRequest, deadline: Deadline) -> BatchResponse | None:
-        """The batch named after the request. Names are compared here, page by page, so a list
-        endpoint that ignores its filter cannot make a request adopt another's batch."""
-        matches: list[BatchResponse] = []
-        for page in range(MAX_LIST_PAGES):
-            batches = self._sectigo.list_batches(
-                batch_name=request.batch_name,
-                offset=page * LIST_PAGE,
-                limit=LIST_PAGE,
-                deadline=deadline,
-            )
-            matches.extend(b for b in batches if b.batch_name == request.batch_name)
-            if len(batches) < LIST_PAGE:
-                break
-        return min(matches, key=lambda b: b.batch_id) if matches else None
-
     def _save(self, request: CertificateRequest, **changes: Any) -> CertificateRequest:
         certificate: IssuedCertificate | None = changes.pop("certificate", None)
         updated = self._store.update(
@@ -180,77 +183,20 @@ class Tracker:
     def _submit(
         self, request: CertificateRequest, deadline: Deadline, expired: bool
     ) -> float | None:
-        if request.submit_attempts > 0:
-            try:
-                found = self._find_batch(request, deadline)
-            except sectigo.SectigoError as exc:
-                if expired:
-                    self._give_up(
-                        request,
-                        f"Sectigo could not be asked whether batch {request.batch_name} exists",
-                    )
-                    return None
-                self._note(
-                    request, f"Sectigo could not be asked for batch {request.batch_name}: {exc}"
-                )
-                return self._backoff(request.key)
-            if found is not None:
-                return self._adopt(request, found, "found")
-        if expired:
-            self._give_up(request, "the order was never accepted by Sectigo")
-            return None
-        spec = request.spec
-        try:
-            params = (
-                self._order_params(request, self._password(request), deadline)
-                if spec.key_source is KeySource.SERVER
-                else {}
-            )
-        except InvalidArgument as exc:
-            self._finish(request, RequestState.REJECTED, f"the profile refuses it: {exc}")
-            return None
-        try:
-            request = self._save(
-                request,
-                submit_attempts=request.submit_attempts + 1,
-                reason="sending the order to Sectigo",
-            )
-        except StaleUpdate:
-            return 0.0
-        try:
-            if spec.key_source is KeySource.SERVER:
-                batch = self._sectigo.create_single_cert_batch(
-                    spec.authority_id, request.batch_name, params, deadline
-                )
+        decision = self._submitter.step(request, deadline, expired)
+        if isinstance(decision, Adopt):
+            latest = self._store.get(*request.key) or request
+            return self._adopt(latest, decision.batch, decision.how)
+        if isinstance(decision, Finish):
+            latest = self._store.get(*request.key) or request
+            if decision.gave_up:
+                self._give_up(latest, decision.reason)
             else:
-                batch = self._sectigo.upload_csr_batch(
-                    spec.profile_id,
-                    spec.csr_pem,
-                    filename=f"{request.request_id}.csr",
-                    batch_name=request.batch_name,
-                    deadline=deadline,
-                )
-        except sectigo.ValidationError as exc:
-            self._finish(
-                request, RequestState.REJECTED, f"Sectigo refused the order: {exc.message}"
-            )
+                self._finish(latest, decision.state, decision.reason)
             return None
-        except sectigo.InsufficientLicences:
-            self._out_of_licences()
-            reason = f"no licences left under authority {spec.authority_id}"
-            self._finish(request, RequestState.FAILED, reason)
-            return None
-        except sectigo.NotFound as exc:
-            self._finish(request, RequestState.FAILED, f"Sectigo does not know it: {exc.message}")
-            return None
-        except sectigo.SectigoError as exc:
-            self._note(
-                request,
-                f"the order's outcome is unknown ({type(exc).__name__}); it will be looked up by "
-                "batch name before anything is sent again",
-            )
-            return self._backoff(request.key)
-        return self._adopt(request, batch, "created")
+        latest = self._store.get(*request.key) or request
+        self._note(latest, decision.note)
+        return self._backoff(request.key, decision.after)
 
     def _password(self, request: CertificateRequest) -> str:
         return self._store.pkcs12_password(*request.key) or ""
@@ -273,6 +219,30 @@ class Tracker:
         self._checks.pop(request.key, None)
         return self._settings.min_interval
 
+    def _batch_missing(
+        self, request: CertificateRequest, deadline: Deadline, expired: bool
+    ) -> float | None:
+        """A 404 for a batch Sectigo itself named is transient until proved otherwise: look the
+        name up; a request fails for it only after ``give_up_after``."""
+        assert request.batch_id is not None
+        try:
+            found = self._submitter.find(request, deadline)
+        except sectigo.SectigoError as exc:
+            found = None
+            self._log.info("batch lookup failed", batch_id=request.batch_id, error=str(exc))
+        if found is not None and found.batch_id != request.batch_id:
+            return self._adopt(request, found, "found")
+        if expired:
+            self._give_up(request, f"Sectigo answers 404 for batch {request.batch_id}")
+            return None
+        shown = "though its list shows it" if found is not None else "and does not list it"
+        self._note(
+            request,
+            f"Sectigo answered 404 for batch {request.batch_id} {shown}; "
+            "taken as transient, asking again",
+        )
+        return self._backoff(request.key)
+
     def _poll(self, request: CertificateRequest, deadline: Deadline, expired: bool) -> float | None:
         assert request.batch_id is not None
         batch_id = request.batch_id
@@ -285,14 +255,13 @@ class Tracker:
                     status, detail = text.status, detail or text.detail
             info = self._sectigo.processing_info(batch_id, deadline)
         except sectigo.NotFound:
-            self._finish(request, RequestState.FAILED, f"Sectigo no longer knows batch {batch_id}")
-            return None
+            return self._batch_missing(request, deadline, expired)
         except sectigo.SectigoError as exc:
             if expired:
                 self._give_up(request, f"Sectigo could not be asked about batch {batch_id}")
                 return None
             self._note(request, f"Sectigo could not be asked about batch {batch_id}: {exc}")
-            return self._backoff(request.key)
+            return self._backoff(request.key, retry_after(exc))
         raw = batch.status_raw
         if status in READY_STATES and info.active == 0 and info.success > 0:
             return self._complete(request, raw, deadline)
@@ -331,7 +300,9 @@ class Tracker:
             return None
         except sectigo.SectigoError as exc:
             self._note(request, f"the download of batch {request.batch_id} failed: {exc}")
-            return self._backoff(request.key)
+            return self._backoff(request.key, retry_after(exc))
+        if request.submit_attempts != 1:
+            self._submitter.check_duplicates(request, deadline)
         self._save(
             request,
             state=RequestState.READY,

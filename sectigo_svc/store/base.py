@@ -7,6 +7,7 @@ certificate become READY together; secrets are sealed at rest by the backend.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -87,6 +88,13 @@ class RequestStore(Protocol):
     def audit_log(
         self, owner: str | None = None, request_id: str | None = None
     ) -> list[AuditEntry]: ...
+
+    def restored_at(self) -> dt.datetime | None:
+        """When this store was first opened after being restored from a backup, else None.
+
+        Requests it held then may have been ordered by the original after the backup was taken.
+        """
+        ...
 
     def ping(self) -> None:
         """Raise :class:`StoreError` unless the store answers."""

@@ -11,14 +11,15 @@ from sectigo_svc.domain.models import (
     IssueSpec,
     KeySource,
     RequestState,
+    SendState,
     Subject,
 )
 from sectigo_svc.sealing import Sealer
 
 REQUEST_COLUMNS = (
     "owner, request_id, spec, fingerprint, batch_name, state, created_at, updated_at, version, "
-    "batch_id, sectigo_status, reason, submit_attempts, serial_number, not_before, not_after, "
-    "common_name"
+    "batch_id, sectigo_status, reason, submit_attempts, send_state, last_send_at, serial_number, "
+    "not_before, not_after, common_name"
 )
 
 
@@ -74,6 +75,8 @@ def request_values(request: CertificateRequest) -> dict[str, Any]:
         "sectigo_status": request.sectigo_status,
         "reason": request.reason,
         "submit_attempts": request.submit_attempts,
+        "send_state": request.send_state.value,
+        "last_send_at": to_timestamp(request.last_send_at),
         "serial_number": request.serial_number,
         "not_before": to_timestamp(request.not_before),
         "not_after": to_timestamp(request.not_after),
@@ -99,6 +102,8 @@ def request_from_row(row: dict[str, Any]) -> CertificateRequest:
         sectigo_status=row["sectigo_status"],
         reason=row["reason"],
         submit_attempts=int(row["submit_attempts"]),
+        send_state=SendState(row.get("send_state") or SendState.NEVER.value),
+        last_send_at=from_timestamp(row.get("last_send_at")),
         serial_number=row["serial_number"],
         not_before=from_timestamp(row["not_before"]),
         not_after=from_timestamp(row["not_after"]),

@@ -56,4 +56,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE sealing_check (sealed BLOB NOT NULL);
     """,
+    """
+    ALTER TABLE requests ADD COLUMN send_state TEXT NOT NULL DEFAULT 'NEVER';
+    ALTER TABLE requests ADD COLUMN last_send_at REAL;
+    UPDATE requests SET send_state = 'IN_DOUBT', last_send_at = updated_at
+        WHERE submit_attempts > 0 AND batch_id IS NULL;
+    CREATE TABLE store_marks (name TEXT PRIMARY KEY, at REAL NOT NULL);
+    """,
 )

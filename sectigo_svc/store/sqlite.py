@@ -2,7 +2,13 @@
 
 Connections come from a small pool, one per concurrent operation, so short-lived threads (metrics
 scrapes) leave nothing open behind them; writes take the database's write lock up front
-(``BEGIN IMMEDIATE``) so compare-and-set updates never interleave.
+(``BEGIN IMMEDIATE``) so compare-and-set updates never interleave. Every commit is synced to disk
+(``synchronous=FULL``): a send attempt is recorded before the order leaves, and that record must
+survive a power loss, not only a crash of the process.
+
+A copy made by :func:`backup_database` carries a mark; the first store opened on it records when it
+was restored (:meth:`SqliteStore.restored_at`), because the original may have sent orders after the
+copy was taken that the copy cannot know about.
 """
 
 from __future__ import annotations
@@ -42,6 +48,10 @@ _CANARY = b"sectigo-svc sealing check"
 _CANARY_CONTEXT = "store\0sealing_check"
 
 _TERMINAL = tuple(s.value for s in RequestState if s.terminal)
+# Marks in ``store_marks``: a backup copy carries BACKUP_MARK until a store is opened on it, which
+# turns it into RESTORED_MARK (the time of that first open).
+BACKUP_MARK = "backup_taken"
+RESTORED_MARK = "restored"
 
 
 class SqliteStore:
@@ -61,6 +71,7 @@ class SqliteStore:
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
             self._migrate()
             self._check_data_key()
+            self._restored_at = self._note_restore()
         except BaseException:
             self.close()
             raise
@@ -71,7 +82,7 @@ class SqliteStore:
                 self._path, isolation_level=None, check_same_thread=False, timeout=30
             )
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {self._path}: {exc}") from exc
@@ -155,6 +166,23 @@ class SqliteStore:
                 f"the data key does not open the secrets sealed in {self._path}: "
                 "is it the key this store was created with?"
             )
+
+    def _note_restore(self) -> dt.datetime | None:
+        """Turn a backup copy's mark into the time it was restored (now, once), in one write."""
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM store_marks WHERE name = ?", (BACKUP_MARK,)).fetchone():
+                db.execute("DELETE FROM store_marks WHERE name = ?", (BACKUP_MARK,))
+                db.execute(
+                    "INSERT OR REPLACE INTO store_marks VALUES (?, ?)",
+                    (RESTORED_MARK, dt.datetime.now(dt.UTC).timestamp()),
+                )
+            row = db.execute(
+                "SELECT at FROM store_marks WHERE name = ?", (RESTORED_MARK,)
+            ).fetchone()
+        return from_timestamp(row[0]) if row else None
+
+    def restored_at(self) -> dt.datetime | None:
+        return self._restored_at
 
     @property
     def schema_version(self) -> int:
@@ -383,6 +411,8 @@ def backup_database(source: Path, destination: Path) -> None:
     """A consistent copy of a live store (SQLite's online backup), created 0600, never over a file.
 
     Safe while the service runs: the copy is one transaction-consistent snapshot, WAL included.
+    The copy is marked as a backup, so that a service restored from it treats every unfinished
+    request as in doubt instead of ordering it again without a lookup.
     """
     try:
         fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -395,6 +425,11 @@ def backup_database(source: Path, destination: Path) -> None:
             contextlib.closing(sqlite3.connect(destination)) as copy,
         ):
             live.backup(copy)
+            with copy:
+                copy.execute(
+                    "INSERT OR REPLACE INTO store_marks VALUES (?, ?)",
+                    (BACKUP_MARK, dt.datetime.now(dt.UTC).timestamp()),
+                )
     except sqlite3.Error as exc:
         destination.unlink(missing_ok=True)
         raise StoreError(f"backup of {source} failed: {exc}") from exc

@@ -97,7 +97,8 @@ def service_config(
 ) -> ServiceConfig:
     settings: dict[str, Any] = loopback_settings(pki, state, emulator.api_url) | {
         "listen": "127.0.0.1:0",
-        "sectigo_timeout": 5.0,
+        "sectigo_timeout": 3.0,
+        "quarantine": 4.0,
         "poll_min_interval": 0.05,
         "poll_max_interval": 0.5,
         "shutdown_grace": 1.0,

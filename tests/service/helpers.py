@@ -450,6 +450,8 @@ def serve_config(
         "sectigo_username": USERNAME,
         "sectigo_password_file": password_file,
         "log_format": "json",
+        "sectigo_timeout": 3.0,
+        "quarantine": 4.0,
         "poll_min_interval": 0.05,
         "poll_max_interval": 0.5,
     }
