@@ -13,12 +13,14 @@ from sectigo_svc.emulator import Emulator
 from tests.conftest import EmulatorFactory
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import (
+    READY,
     csr_request,
     download,
     issue_ready,
     make_csr,
     serve_config,
     server_key_request,
+    wait_for,
 )
 
 
@@ -66,3 +68,44 @@ def test_a_backup_needs_a_store_to_copy(
 
     assert result.exit_code == 1
     assert "no store at" in result.output
+
+
+def test_a_restored_backup_adopts_what_the_original_ordered_after_it_was_taken(
+    service_factory: ServiceFactory, emulator: Emulator, tmp_path: Path
+) -> None:
+    """Requests queued and in flight when the backup was taken were ordered by the original
+    afterwards; the restored service must find those batches by name, not order again."""
+    live = tmp_path / "live"
+    original = service_factory(emulator=emulator, state=live, tracker_workers=1)
+    sectigo = original.sectigo
+    # One worker, held by an order whose answer never comes: the other requests stay queued.
+    sectigo.add_fault(kind="hang", routes=["create_batch"], count=1, hang_seconds=5)
+    stub = original.stub()
+    names = {}
+    for number in range(4):
+        request_id = f"queued-{number}"
+        if number % 2:
+            csr = make_csr(f"queued{number}.example.com", [f"queued{number}.example.com"])
+            reply = stub.IssueCertificate(csr_request(request_id, csr.pem))
+        else:
+            reply = stub.IssueCertificate(
+                server_key_request(request_id, f"queued{number}.example.com")
+            )
+        names[request_id] = reply.batch_name
+    config = serve_config(tmp_path / "service.toml", original.pki, live, emulator)
+    copy = tmp_path / "copy"
+    backed_up = CliRunner().invoke(main, ["backup", str(copy), "--config", str(config)])
+    assert backed_up.exit_code == 0, backed_up.output
+
+    for request_id in names:
+        wait_for(stub, request_id, [READY])
+    ordered = sectigo.requests_to("create_batch") + sectigo.requests_to("upload_batch")
+    assert sectigo.batches_created() == 4
+    original.stop()
+
+    restored = service_factory(emulator=emulator, state=copy).stub()
+    for request_id, batch_name in names.items():
+        done = wait_for(restored, request_id, [READY])
+        assert [b["batchId"] for b in sectigo.batches(batch_name)] == [done.batch_id]
+    assert sectigo.batches_created() == 4
+    assert sectigo.requests_to("create_batch") + sectigo.requests_to("upload_batch") == ordered
