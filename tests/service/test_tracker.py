@@ -9,7 +9,9 @@ from tests.conftest import EmulatorFactory
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import (
     FAILED,
+    PROCESSING,
     READY,
+    REGISTRATION,
     REJECTED,
     failure,
     issue_ready,
@@ -70,3 +72,42 @@ def test_an_order_refused_for_lack_of_licences_fails_with_that_reason(
     # The refusal made the service forget the stale balance: the next caller hears it at once.
     refused = failure(lambda: stub.IssueCertificate(server_key_request("lic-3", "3.example.com")))
     assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_a_404_for_a_batch_sectigo_created_is_transient_not_a_lost_certificate(
+    service_factory: ServiceFactory, emulator_factory: EmulatorFactory
+) -> None:
+    """Sectigo names the batch, then forgets it for a moment: the request keeps asking (and looks
+    the name up) instead of failing, so the licence already spent is not lost."""
+    service = service_factory(emulator=emulator_factory(stuck=True))
+    sectigo = service.sectigo
+    stub = service.stub()
+    stub.IssueCertificate(server_key_request("gone-1", "gone.example.com"))
+    wait_for(stub, "gone-1", [PROCESSING])
+    sectigo.add_fault(kind="error", status=404, routes=["batch_detail"], count=3)
+    sectigo.settings(stuck=False)
+
+    done = wait_for(stub, "gone-1", [READY])
+
+    assert sectigo.stats()["faults_applied"].get("error") == 3
+    assert sectigo.batches_created() == 1
+    reasons = [v.reason for v in service.app.store.history(REGISTRATION, "gone-1", 0)]
+    assert any("404" in r and "transient" in r for r in reasons), reasons
+    assert done.batch_id > 0
+
+
+def test_a_404_that_lasts_past_give_up_after_fails_with_that_reason(
+    service_factory: ServiceFactory, emulator_factory: EmulatorFactory
+) -> None:
+    service = service_factory(emulator=emulator_factory(stuck=True), give_up_after=2.0)
+    sectigo = service.sectigo
+    stub = service.stub()
+    stub.IssueCertificate(server_key_request("gone-2", "gone2.example.com"))
+    wait_for(stub, "gone-2", [PROCESSING])
+    sectigo.add_fault(kind="error", status=404, routes=["batch_detail"])
+
+    final = wait_for(stub, "gone-2", [FAILED], timeout=15)
+
+    assert final.reason.startswith("gave up after")
+    assert "404" in final.reason
+    assert sectigo.batches_created() == 1
