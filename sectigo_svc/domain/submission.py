@@ -30,7 +30,7 @@ from typing import Any
 
 import structlog
 
-from sectigo_svc.domain.errors import InvalidArgument
+from sectigo_svc.domain.errors import DomainError, InvalidArgument
 from sectigo_svc.domain.models import CertificateRequest, KeySource, RequestState, SendState
 from sectigo_svc.domain.scheduler import Key
 from sectigo_svc.sectigo import endpoints
@@ -182,6 +182,10 @@ class Submitter:
             )
         except InvalidArgument as exc:
             return Finish(RequestState.REJECTED, f"the profile refuses it: {exc}")
+        except DomainError as exc:
+            return Retry(
+                f"the profile's parameters could not be read: {exc.message}", retry_after(exc)
+            )
         try:
             request = self._save(
                 request,
@@ -256,9 +260,7 @@ class Submitter:
             self._report_duplicates(request, chosen, matches)
         return chosen
 
-    def batches_named(
-        self, request: CertificateRequest, deadline: Deadline
-    ) -> list[BatchResponse]:
+    def batches_named(self, request: CertificateRequest, deadline: Deadline) -> list[BatchResponse]:
         """Every batch Sectigo lists under the request's batch name."""
         matches: list[BatchResponse] = []
         for page in range(MAX_LIST_PAGES):
