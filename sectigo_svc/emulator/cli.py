@@ -171,6 +171,22 @@ def _start_faults(options: dict[str, Any]) -> tuple[FaultRule, ...]:
     help="The batch list ignores batchName and status, as an API might.",
 )
 @click.option(
+    "--visibility-lag",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    envvar=_env("visibility_lag"),
+    help="Seconds before a new batch shows in reads (list, detail, status, download).",
+)
+@click.option(
+    "--clock-offset",
+    default=0.0,
+    show_default=True,
+    type=float,
+    envvar=_env("clock_offset"),
+    help="Seconds added to wall time for the token clock; negative = Sectigo behind.",
+)
+@click.option(
     "--chaos", is_flag=True, envvar=_env("chaos"), help="A mild mix of latency and faults."
 )
 def emulator(**options: Any) -> None:
@@ -195,6 +211,8 @@ def emulator(**options: Any) -> None:
             faults=_start_faults(options),
             stuck=options["stuck"],
             ignore_list_filters=options["ignore_list_filters"],
+            visibility_lag=options["visibility_lag"],
+            clock_offset=options["clock_offset"],
         )
         server = Emulator(config)
     except (EmulatorConfigError, OSError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ class EmulatorConfig:
     faults: tuple[FaultRule, ...] = ()
     stuck: bool = False
     ignore_list_filters: bool = False
+    visibility_lag: float = 0.0
+    clock_offset: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("port", "management_port"):
@@ -61,6 +64,10 @@ class EmulatorConfig:
             raise EmulatorConfigError("username/password: both must be non-empty")
         if self.issue_delay < 0:
             raise EmulatorConfigError("issue_delay: must not be negative")
+        if not 0 <= self.visibility_lag < math.inf:
+            raise EmulatorConfigError("visibility_lag: must be a number of seconds >= 0")
+        if not math.isfinite(self.clock_offset):
+            raise EmulatorConfigError("clock_offset: must be a finite number of seconds")
         if self.access_lifetime < 1 or self.refresh_lifetime < 1:
             raise EmulatorConfigError("access_lifetime/refresh_lifetime: must be at least 1 s")
         for authority_id, balance in self.balances:
@@ -77,7 +84,3 @@ class EmulatorConfig:
             raise EmulatorConfigError("pkcs12_encryption: must be 'aes' or '3des'")
         if self.key_type not in ("rsa2048", "rsa4096", "ec256"):
             raise EmulatorConfigError("key_type: must be rsa2048, rsa4096 or ec256")
-
-    @property
-    def accounts(self) -> tuple[Account, ...]:
-        return (Account(self.username, self.password), *self.unauthorized_users)

@@ -3,6 +3,10 @@
 A rule matches requests by route name, fires with a probability, and can retire after a number of
 hits. Rules are checked in the order they were added; the first one that fires decides the fault,
 except ``latency``, which adds up and lets the request go on to the next rule.
+
+``error``, ``throttle`` and ``drop`` answer instead of the handler: the request has no effect.
+``slow``, ``lost`` and ``hang`` let the handler run (a batch is created, a licence is spent) and
+then delay, lose or withhold its answer.
 """
 
 from __future__ import annotations
@@ -14,8 +18,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-FaultKind = Literal["latency", "error", "throttle", "drop", "hang"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("latency", "error", "throttle", "drop", "hang")
+FaultKind = Literal["latency", "error", "throttle", "drop", "hang", "slow", "lost"]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "latency",
+    "error",
+    "throttle",
+    "drop",
+    "hang",
+    "slow",
+    "lost",
+)
+# Kinds that let the request take effect and only then act on its answer.
+AFTER_EFFECT_KINDS = frozenset({"hang", "slow", "lost"})
 
 # Routes that stay reachable whatever the rules say, so tests and probes can always look.
 EXEMPT_ROUTES = frozenset({"status", "crl", "ca"})
@@ -46,8 +60,8 @@ class FaultRule:
             raise FaultRuleError("rate: must be between 0 and 1")
         if self.count is not None and self.count < 1:
             raise FaultRuleError("count: must be at least 1 when given")
-        if self.kind == "latency" and self.latency_ms <= 0:
-            raise FaultRuleError("latency_ms: must be positive for a latency rule")
+        if self.kind in ("latency", "slow") and self.latency_ms <= 0:
+            raise FaultRuleError(f"latency_ms: must be positive for a {self.kind} rule")
         if self.kind == "error" and not 400 <= self.status <= 599:
             raise FaultRuleError("status: must be an HTTP error status (400-599)")
         if self.retry_after < 0:
@@ -81,6 +95,11 @@ class FaultRule:
 
     def matches(self, route: str) -> bool:
         return route not in EXEMPT_ROUTES and (not self.routes or route in self.routes)
+
+    @property
+    def takes_effect(self) -> bool:
+        """Whether the request is processed when this rule fires (``hang``, ``slow``, ``lost``)."""
+        return self.kind in AFTER_EFFECT_KINDS
 
 
 @dataclass(frozen=True)

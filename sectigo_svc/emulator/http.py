@@ -2,7 +2,7 @@
 
 Built on the standard library's threading HTTP server with HTTP/1.1 keep-alive, so clients with
 connection pools behave as they would against the real service. A dispatcher may answer, drop the
-connection without a word, or hold it open and never answer.
+connection without a word, reset it, or hold it open and never answer.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import contextlib
 import json
 import re
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -105,14 +106,23 @@ class Drop:
 
 
 @dataclass(frozen=True)
+class Lost:
+    """Reset the connection (TCP RST) without sending anything, as a network losing the answer."""
+
+
+@dataclass(frozen=True)
 class Hang:
     """Hold the connection open without answering, then close it."""
 
     seconds: float
 
 
-Reply = Response | Drop | Hang
+Reply = Response | Drop | Lost | Hang
 Handler = Callable[[Request], Response]
+# Runs when the request arrives, before any injected delay; raises ApiError to refuse it.
+Admission = Callable[[Request], None]
+# The batch name a request asks for, for the request journal; None when it names none.
+BatchNamer = Callable[[Request], str | None]
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,8 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     authenticated: bool
+    admit: Admission | None = None
+    batch_name: BatchNamer | None = None
 
 
 class Router:
@@ -133,10 +145,20 @@ class Router:
         self._bad_method = bad_method
 
     def add(
-        self, name: str, method: str, template: str, handler: Handler, authenticated: bool = True
+        self,
+        name: str,
+        method: str,
+        template: str,
+        handler: Handler,
+        authenticated: bool = True,
+        *,
+        admit: Admission | None = None,
+        batch_name: BatchNamer | None = None,
     ) -> None:
+        """``admit`` (if any) judges the request on arrival; ``handler`` runs only if it passed."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        self._routes.append(Route(name, method, re.compile(f"^{regex}$"), handler, authenticated))
+        pattern = re.compile(f"^{regex}$")
+        self._routes.append(Route(name, method, pattern, handler, authenticated, admit, batch_name))
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = []
@@ -196,9 +218,20 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(reply, Response):
                 self._write(reply)
                 return
+        if isinstance(reply, Lost):
+            self._reset()
+            return
         if isinstance(reply, Hang):
             self.server.stopping.wait(reply.seconds)
         self._hang_up()
+
+    def _reset(self) -> None:
+        """Close with a TCP reset: a zero linger time makes the close send RST, not FIN. The
+        socket really closes once ``finish`` lets go of its file objects."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
     def _hang_up(self) -> None:
         """End the connection without a reply; the client may be gone already, or ``stop`` may

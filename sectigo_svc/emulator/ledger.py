@@ -4,6 +4,10 @@ The outcome of a batch (its certificates, or why it is rejected) is computed whe
 outside the lock; it becomes visible when the issue delay has passed. Licences move with it: held at
 creation, issued or given back when the batch settles, so ``ordered == issued + held + available``
 holds at every instant.
+
+Reads by clients may lag behind creation (``lag``, seconds): a batch is invisible to them until it
+is that old, as on a service whose read replicas trail its primary. The management summary is never
+lagged.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class Batch:
     password: str | None
     stuck: bool
     settled: bool = False
-    collected: bool = False
+    downloads: int = 0
 
     @property
     def order_number(self) -> int:
@@ -74,7 +78,10 @@ class Batch:
             return "REJECTED"
         if self.result.outcome == "broken":
             return "BROKEN"
-        return "COLLECTED" if self.collected else "READY_FOR_DOWNLOAD"
+        return "COLLECTED" if self.downloads else "READY_FOR_DOWNLOAD"
+
+    def visible(self, now: float, lag: float) -> bool:
+        return now - self.started >= lag
 
     @property
     def downloadable(self) -> bool:
@@ -243,27 +250,50 @@ class Ledger:
                 for batch in self._batches.values():
                     batch.stuck = False
 
-    def view(self, batch_id: int) -> BatchView | None:
-        """A snapshot of the batch (settled if due), or None when there is no such batch."""
+    def view(self, batch_id: int, lag: float = 0.0) -> BatchView | None:
+        """A snapshot of the batch (settled if due), or None when there is no such batch or it
+        is younger than ``lag`` seconds."""
         now = self.monotonic()
         with self._lock:
             self._settle(now)
             found = self._batches.get(batch_id)
-            return found.view(now) if found else None
+            return found.view(now) if found and found.visible(now, lag) else None
 
-    def mark_collected(self, batch_id: int) -> None:
+    def record_download(self, batch_id: int) -> None:
+        """Count one download; the batch reads ``COLLECTED`` from the first on."""
         with self._lock:
-            self._batches[batch_id].collected = True
+            self._batches[batch_id].downloads += 1
 
-    def list_batches(self, name: str | None, status: str | None) -> list[dict[str, Any]]:
+    def list_batches(
+        self, name: str | None, status: str | None, lag: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """BatchResponse JSON by batch id, filtered; batches younger than ``lag`` s are left out."""
         now = self.monotonic()
         with self._lock:
             self._settle(now)
             return [
                 b.to_json(now)
                 for b in sorted(self._batches.values(), key=lambda b: b.batch_id)
-                if (name is None or b.batch_name == name)
+                if b.visible(now, lag)
+                and (name is None or b.batch_name == name)
                 and (status is None or b.status(now) == status)
+            ]
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Every batch, by id, ignoring any lag: ``batch_id``, ``batch_name``, ``status``,
+        ``created`` (epoch seconds) and ``downloads`` (how many times it was downloaded)."""
+        now = self.monotonic()
+        with self._lock:
+            self._settle(now)
+            return [
+                {
+                    "batch_id": b.batch_id,
+                    "batch_name": b.batch_name,
+                    "status": b.status(now),
+                    "created": b.created.timestamp(),
+                    "downloads": b.downloads,
+                }
+                for b in sorted(self._batches.values(), key=lambda b: b.batch_id)
             ]
 
     def balances(self) -> dict[int, int]:

@@ -1,4 +1,5 @@
-"""The test-only management API: fault rules, run-time settings, counters, key rotation."""
+"""The test-only management API: fault rules, run-time settings, counters, the request journal,
+the batch ledger's summary, key rotation."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from sectigo_svc.emulator.faults import FaultInjector, FaultRule, FaultRuleError
 from sectigo_svc.emulator.http import ApiError, Reply, Request, Response, Router
+from sectigo_svc.emulator.journal import Journal
 from sectigo_svc.emulator.ledger import Ledger
 from sectigo_svc.emulator.settings import LiveSettings, SettingsError
 from sectigo_svc.emulator.stats import Stats
@@ -28,12 +30,14 @@ class Management:
         ledger: Ledger,
         stats: Stats,
         tokens: TokenIssuer,
+        journal: Journal,
     ) -> None:
         self._faults = faults
         self._settings = settings
         self._ledger = ledger
         self._stats = stats
         self._tokens = tokens
+        self._journal = journal
         # Two PATCHes must not hand ``stuck`` to the ledger in the other order than they set it.
         self._patching = threading.Lock()
         self._router = Router(_error(404), _error(405))
@@ -44,6 +48,9 @@ class Management:
         self._router.add("settings", "PATCH", "/settings", self.patch_settings, False)
         self._router.add("stats", "GET", "/stats", self.get_stats, False)
         self._router.add("rotate", "POST", "/rotate-signing-key", self.rotate, False)
+        self._router.add("journal", "GET", "/journal", self.get_journal, False)
+        self._router.add("clear_journal", "DELETE", "/journal", self.clear_journal, False)
+        self._router.add("batches", "GET", "/batches", self.get_batches, False)
 
     def dispatch(self, request: Request) -> Reply:
         try:
@@ -107,3 +114,13 @@ class Management:
     def rotate(self, _: Request) -> Response:
         self._tokens.rotate()
         return Response.json(200, {"rotated": True})
+
+    def get_journal(self, request: Request) -> Response:
+        return Response.json(200, self._journal.to_json(request.query.get("route", [])))
+
+    def clear_journal(self, _: Request) -> Response:
+        self._journal.clear()
+        return Response.json(200, self._journal.to_json())
+
+    def get_batches(self, _: Request) -> Response:
+        return Response.json(200, {"batches": self._ledger.summary()})

@@ -10,10 +10,16 @@ from sectigo_svc.emulator import errors
 from sectigo_svc.emulator.api import SectigoApi
 from sectigo_svc.emulator.ca import CertificateAuthority
 from sectigo_svc.emulator.catalog import PROFILES
-from sectigo_svc.emulator.config import DEFAULT_BALANCES, EmulatorConfig, EmulatorConfigError
+from sectigo_svc.emulator.config import (
+    DEFAULT_BALANCES,
+    Account,
+    EmulatorConfig,
+    EmulatorConfigError,
+)
 from sectigo_svc.emulator.faults import FaultInjector
 from sectigo_svc.emulator.http import HttpServer, Reply, Request, Response, Router
 from sectigo_svc.emulator.issuance import Issuer
+from sectigo_svc.emulator.journal import Journal
 from sectigo_svc.emulator.ledger import Ledger
 from sectigo_svc.emulator.management import Management
 from sectigo_svc.emulator.routes.account import AccountRoutes
@@ -44,13 +50,21 @@ class Emulator:
         self._started = time.monotonic()
         self.settings = LiveSettings(
             Settings(
-                config.access_lifetime, config.refresh_lifetime, config.issue_delay, config.stuck
+                access_lifetime=config.access_lifetime,
+                refresh_lifetime=config.refresh_lifetime,
+                issue_delay=config.issue_delay,
+                stuck=config.stuck,
+                password=config.password,
+                ignore_list_filters=config.ignore_list_filters,
+                visibility_lag=config.visibility_lag,
+                clock_offset=config.clock_offset,
             )
         )
         self.stats = Stats()
+        self.journal = Journal(wall_clock)
         self.faults = FaultInjector()
         self.faults.add(config.faults)
-        self.tokens = TokenIssuer(self._lifetimes, wall_clock)
+        self.tokens = TokenIssuer(self._lifetimes, self._token_clock)
         self.ledger = Ledger(balances, time.monotonic)
         self.ledger.set_stuck(config.stuck)
         self.ca = CertificateAuthority.load_or_create(config.state_dir)
@@ -60,12 +74,21 @@ class Emulator:
         )
         self._api = self._build_api()
         self._management = Management(
-            self.faults, self.settings, self.ledger, self.stats, self.tokens
+            self.faults, self.settings, self.ledger, self.stats, self.tokens, self.journal
         )
 
     def _lifetimes(self) -> tuple[int, int]:
         current = self.settings.get()
         return current.access_lifetime, current.refresh_lifetime
+
+    def _token_clock(self) -> float:
+        """Sectigo's clock as the tokens see it: wall time plus the ``clock_offset`` setting."""
+        return wall_clock() + self.settings.get().clock_offset
+
+    def _accounts(self) -> tuple[Account, ...]:
+        """The main account with its current password, then the accounts without authority."""
+        main = Account(self.config.username, self.settings.get().password)
+        return (main, *self.config.unauthorized_users)
 
     def _build_api(self) -> SectigoApi:
         config = self.config
@@ -73,7 +96,7 @@ class Emulator:
             self.ca, config.key_type, config.reject_common_names, f"{self.api_url}/crl/issuing.crl"
         )
         router = Router(errors.not_found, errors.bad_method)
-        AuthRoutes(config.accounts, self.tokens, self.stats).register(router)
+        AuthRoutes(self._accounts, self.tokens, self.stats).register(router)
         BatchRoutes(
             self.ledger,
             issuer,
@@ -86,7 +109,14 @@ class Emulator:
         AccountRoutes(self.ledger).register(router)
         CertificateRoutes(self.ledger, self.ca).register(router)
         router.add("status", "GET", "/status", self._status, authenticated=False)
-        return SectigoApi(router, self.tokens, self.faults, self.stats, self._api_server.stopping)
+        return SectigoApi(
+            router,
+            self.tokens,
+            self.faults,
+            self.stats,
+            self.journal,
+            self._api_server.stopping,
+        )
 
     def _dispatch_api(self, request: Request) -> Reply:
         return self._api.dispatch(request)

@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
+import math
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
 class SettingsError(ValueError):
-    """A run-time setting that cannot be applied; the message names it."""
+    """A run-time setting that cannot be applied; the message names it (never its value)."""
 
 
 @dataclass(frozen=True)
 class Settings:
+    """``visibility_lag`` and ``clock_offset`` are seconds; ``password`` is the main account's."""
+
     access_lifetime: int
     refresh_lifetime: int
     issue_delay: float
     stuck: bool
+    password: str = field(repr=False)
     ignore_list_filters: bool = False
+    visibility_lag: float = 0.0
+    clock_offset: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every setting but the password, which is never shown."""
+        data = asdict(self)
+        del data["password"]
+        return data
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _check(name: str, value: Any) -> None:
+    if name in ("access_lifetime", "refresh_lifetime"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SettingsError(f"{name}: must be a whole number of seconds >= 1")
+    elif name in ("issue_delay", "visibility_lag"):
+        if not _number(value) or value < 0:
+            raise SettingsError(f"{name}: must be a number of seconds >= 0")
+    elif name == "clock_offset":
+        if not _number(value):
+            raise SettingsError("clock_offset: must be a number of seconds (may be negative)")
+    elif name in ("stuck", "ignore_list_filters"):
+        if not isinstance(value, bool):
+            raise SettingsError(f"{name}: must be true or false")
+    elif name == "password":
+        if not isinstance(value, str) or not value:
+            raise SettingsError("password: must be a non-empty string")
+    else:
+        raise SettingsError(f"{name}: unknown setting")
 
 
 class LiveSettings:
@@ -35,22 +68,11 @@ class LiveSettings:
             return self._current
 
     def update(self, changes: dict[str, Any]) -> tuple[Settings, Settings]:
-        """Apply a partial change; returns (before, after). Refuses unknown or bad values."""
-        checked: dict[str, Any] = {}
+        """Apply a partial change; returns (before, after). Refuses unknown or bad values, and
+        then changes nothing."""
         for name, value in changes.items():
-            if name in ("access_lifetime", "refresh_lifetime"):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise SettingsError(f"{name}: must be a whole number of seconds >= 1")
-            elif name == "issue_delay":
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise SettingsError("issue_delay: must be a number of seconds >= 0")
-            elif name in ("stuck", "ignore_list_filters"):
-                if not isinstance(value, bool):
-                    raise SettingsError(f"{name}: must be true or false")
-            else:
-                raise SettingsError(f"{name}: unknown setting")
-            checked[name] = value
+            _check(name, value)
         with self._lock:
             before = self._current
-            self._current = replace(before, **checked)
+            self._current = replace(before, **changes)
             return before, self._current

@@ -42,6 +42,7 @@ class Stats:
                     for route, counts in self._responses.items()
                 },
                 "logins": self._events["logins"],
+                "login_failures": self._events["login_failures"],
                 "refreshes": self._events["refreshes"],
                 "batches_created": self._events["batches_created"],
                 "faults_applied": dict(self._faults),

@@ -291,6 +291,26 @@ class Management:
         response = self._call("POST", "/rotate-signing-key")
         assert response.status_code in (200, 204), response.text
 
+    def journal(self, *routes: str) -> list[dict[str, Any]]:
+        """The journal's entries, oldest first; only those of ``routes`` when given."""
+        response = requests.get(
+            f"{self.base_url}/journal", params={"route": list(routes)}, timeout=TIMEOUT
+        )
+        assert response.status_code == 200, response.text
+        entries: list[dict[str, Any]] = response.json()["entries"]
+        return entries
+
+    def clear_journal(self) -> None:
+        response = self._call("DELETE", "/journal")
+        assert response.status_code == 200, response.text
+
+    def batches(self) -> list[dict[str, Any]]:
+        """The ledger summary: every batch, lag or not."""
+        response = self._call("GET", "/batches")
+        assert response.status_code == 200, response.text
+        batches: list[dict[str, Any]] = response.json()["batches"]
+        return batches
+
 
 def server_params(
     common_name: str = "example.com",

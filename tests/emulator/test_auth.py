@@ -264,3 +264,66 @@ def test_stats_count_logins_and_refreshes(api: Api, mgmt: Management) -> None:
         status_counts(after, "login").get(401, 0) - status_counts(before, "login").get(401, 0) == 1
     )
     assert status_counts(after, "login")[200] - status_counts(before, "login").get(200, 0) == 2
+
+
+def test_password_changed_at_run_time(emulator: Emulator, connect: Connect) -> None:
+    """The service's password is wrong for a while, then right again; neither side restarts."""
+    api = connect(emulator, login=False)
+    mgmt = Management(emulator.management_url)
+    mgmt.patch_settings(password="rotated-password")
+    assert_error(api.login(), 401, INVALID_CREDENTIALS)
+    assert api.login(USERNAME, "rotated-password").status_code == 200
+    mgmt.patch_settings(password=PASSWORD)
+    assert_error(api.login(USERNAME, "rotated-password"), 401, INVALID_CREDENTIALS)
+    assert api.login().status_code == 200
+    stats = mgmt.stats()
+    assert (stats["logins"], stats["login_failures"]) == (2, 2)
+
+
+def test_password_change_leaves_tokens_and_other_accounts_alone(
+    emulator_factory: EmulatorFactory, connect: Connect
+) -> None:
+    emulator = emulator_factory(unauthorized_users=(Account("viewer", "viewer-password", False),))
+    api = connect(emulator)
+    mgmt = Management(emulator.management_url)
+    mgmt.patch_settings(password="rotated-password")
+    assert api.get("/api/v1/devices").status_code == 200
+    assert api.refresh().status_code == 200
+    assert_error(api.login("viewer", "viewer-password"), 403, NO_AUTHORITY)
+    assert mgmt.stats()["login_failures"] == 1
+
+
+def test_password_is_never_shown(emulator: Emulator) -> None:
+    secret = "never-echo-this-one"
+    mgmt = Management(emulator.management_url)
+    reply = mgmt.patch_settings(password=secret)
+    assert "password" not in reply.json()["settings"]
+    assert secret not in reply.text
+    assert PASSWORD not in reply.text
+    shown = requests.get(f"{emulator.management_url}/faults", timeout=10)
+    assert "password" not in shown.json()["settings"]
+    assert secret not in shown.text
+    assert secret not in repr(emulator.settings.get())
+    assert secret not in requests.get(f"{emulator.management_url}/stats", timeout=10).text
+
+
+@pytest.mark.parametrize("value", ["", 42, None])
+def test_bad_password_setting_refused(emulator: Emulator, connect: Connect, value: object) -> None:
+    response = requests.patch(
+        f"{emulator.management_url}/settings", json={"password": value}, timeout=10
+    )
+    assert response.status_code == 400, response.text
+    assert "password" in response.json()["error"]
+    assert connect(emulator, login=False).login().status_code == 200
+
+
+def test_failed_logins_counted_beside_logins(emulator: Emulator, connect: Connect) -> None:
+    api = connect(emulator, login=False)
+    mgmt = Management(emulator.management_url)
+    for _ in range(3):
+        assert_error(api.login(USERNAME, "wrong-password"), 401, INVALID_CREDENTIALS)
+    assert api.login().status_code == 200
+    malformed = api.request("POST", "/auth/pwd", json_body=["not", "an", "object"], auth=False)
+    assert malformed.status_code == 400
+    stats = mgmt.stats()
+    assert (stats["logins"], stats["login_failures"]) == (1, 3)

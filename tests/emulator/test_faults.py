@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -65,11 +66,12 @@ def test_fault_rules_round_trip(mgmt: Management) -> None:
         {"kind": "explode"},
         {"kind": "error", "rate": 2},
         {"kind": "latency"},
+        {"kind": "slow"},
         {"kind": "error", "status": 200},
         {"kind": "error", "colour": "red"},
         {"rate": 1},
     ],
-    ids=["kind", "rate", "latency-ms", "status", "unknown-field", "no-kind"],
+    ids=["kind", "rate", "latency-ms", "slow-latency-ms", "status", "unknown-field", "no-kind"],
 )
 def test_bad_fault_rule_refused(mgmt: Management, rule: dict[str, object]) -> None:
     response = requests.post(f"{mgmt.base_url}/faults", json=rule, timeout=TIMEOUT)
@@ -361,3 +363,139 @@ def test_chaos_preset_reads_eventually_succeed(
     # 240+ requests at ~9 % each: P(no disruptive fault at all) < 1e-9
     assert disruptive >= 1, stats["faults_applied"]
     assert sum(attempts) - len(attempts) <= disruptive
+
+
+def test_slow_rule_takes_effect_then_answers_late(emulator: Emulator, mgmt: Management) -> None:
+    """The batch exists while the answer is still held back; the late answer is the real one."""
+    api = Api(emulator.api_url)
+    try:
+        assert api.login().status_code == 200
+        mgmt.add_faults({"kind": "slow", "latency_ms": 1500, "routes": ["create_batch"]})
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            start = time.monotonic()
+            pending = pool.submit(api.create_batch, server_params(), batch_name="slow")
+            deadline = start + 1.2
+            while not mgmt.batches() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            (recorded,) = mgmt.batches()
+            assert not pending.done()
+            response = pending.result(timeout=10)
+            elapsed = time.monotonic() - start
+        assert response.status_code == 200, response.text
+        assert response.json()["batchId"] == recorded["batch_id"]
+        assert elapsed >= 1.5
+        assert api.balance(1) == 99
+        assert faults_applied(mgmt.stats(), "slow") == 1
+        assert status_counts(mgmt.stats(), "create_batch") == {200: 1}
+    finally:
+        api.close()
+
+
+def test_slow_rule_times_out_a_short_read_timeout_yet_the_order_is_taken(
+    emulator: Emulator, mgmt: Management
+) -> None:
+    api = Api(emulator.api_url)
+    try:
+        assert api.login().status_code == 200
+        mgmt.add_faults({"kind": "slow", "latency_ms": 1000, "routes": ["create_batch"]})
+        with pytest.raises(requests.ReadTimeout):
+            api.create_batch(server_params(), batch_name="timed-out", timeout=(2.0, 0.3))
+        mgmt.clear_faults()
+        found = api.batches(batchName="timed-out")
+        assert len(found) == 1
+        assert api.balance(1) == 99
+        assert mgmt.stats()["batches_created"] == 1
+    finally:
+        api.close()
+
+
+def _reset_in_chain(exc: BaseException) -> bool:
+    """Whether a ConnectionResetError is somewhere in the exception or its arguments."""
+    seen: list[object] = [exc]
+    while seen:
+        current = seen.pop()
+        if isinstance(current, ConnectionResetError):
+            return True
+        if isinstance(current, BaseException):
+            seen.extend(current.args)
+            seen.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False
+
+
+def test_lost_rule_takes_effect_then_resets(emulator: Emulator, mgmt: Management) -> None:
+    api = Api(emulator.api_url)
+    try:
+        assert api.login().status_code == 200
+        mgmt.add_faults({"kind": "lost", "routes": ["create_batch"], "count": 1})
+        with pytest.raises(requests.ConnectionError) as raised:
+            api.create_batch(server_params(), batch_name="lost", timeout=(2.0, 5.0))
+        assert _reset_in_chain(raised.value), repr(raised.value)
+        found = api.batches(batchName="lost")
+        assert len(found) == 1
+        assert api.wait_for_batch(found[0]["batchId"])["status"] == "READY_FOR_DOWNLOAD"
+        assert api.balance(1) == 99
+        stats = mgmt.stats()
+        assert faults_applied(stats, "lost") == 1
+        assert stats["batches_created"] == 1
+        assert "create_batch" not in stats["responses"]
+        assert api.create_batch(server_params(), batch_name="after").status_code == 200
+    finally:
+        api.close()
+
+
+def test_lost_rule_on_a_kept_alive_connection(emulator: Emulator, mgmt: Management) -> None:
+    """A pooled connection is reset too, and the next request opens a fresh one."""
+    api = Api(emulator.api_url, keep_alive=True)
+    try:
+        assert api.login().status_code == 200
+        mgmt.add_faults({"kind": "lost", "routes": ["devices"], "count": 1})
+        with pytest.raises(requests.ConnectionError):
+            api.get("/api/v1/devices")
+        assert api.get("/api/v1/devices").status_code == 200
+    finally:
+        api.close()
+
+
+def test_throttle_burst_on_create_batch(api: Api, mgmt: Management) -> None:
+    mgmt.add_faults({"kind": "throttle", "count": 3, "retry_after": 5, "routes": ["create_batch"]})
+    for _ in range(3):
+        response = api.create_batch(server_params(), batch_name="burst")
+        assert_error(response, 429, INJECTED)
+        assert response.headers["Retry-After"] == "5"
+    assert api.batches() == []
+    assert api.balance(1) == 100
+    assert api.create_batch(server_params(), batch_name="burst").status_code == 200
+    assert [b["batchName"] for b in api.batches()] == ["burst"]
+    assert status_counts(mgmt.stats(), "create_batch") == {429: 3, 200: 1}
+    assert mgmt.faults()["rules"] == []
+
+
+@pytest.mark.parametrize("route", ["login", "refresh", "batch_detail", "download", "find"])
+def test_throttle_reaches_every_route(api: Api, mgmt: Management, route: str) -> None:
+    batch_id = api.created_batch_id(server_params())
+    requests_by_route: dict[str, Callable[[], requests.Response]] = {
+        "login": api.login,
+        "refresh": api.refresh,
+        "batch_detail": lambda: api.get(f"/api/v1/batches/{batch_id}"),
+        "download": lambda: api.download(batch_id),
+        "find": lambda: api.request(
+            "POST", "/api/v1/certificates/find", json_body={"commonName": "example.com"}
+        ),
+    }
+    mgmt.add_faults({"kind": "throttle", "retry_after": 3, "count": 1})
+    response = requests_by_route[route]()
+    assert_error(response, 429, INJECTED)
+    assert response.headers["Retry-After"] == "3"
+    assert requests_by_route[route]().status_code == 200
+
+
+def test_transient_404s_on_batch_detail(api: Api, mgmt: Management) -> None:
+    batch_id = api.created_batch_id(server_params())
+    mgmt.add_faults({"kind": "error", "status": 404, "count": 2, "routes": ["batch_detail"]})
+    path = f"/api/v1/batches/{batch_id}"
+    assert_error(api.get(path), 404, INJECTED)
+    assert_error(api.get(path), 404, INJECTED)
+    answer = api.get(path)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["batchId"] == batch_id
+    assert status_counts(mgmt.stats(), "batch_detail") == {404: 2, 200: 1}

@@ -62,7 +62,7 @@ def test_view_is_a_snapshot_not_the_live_batch(ledger: Ledger, clock: Clock) -> 
     waiting = view(ledger, batch_id)
     clock.now = 2.0
     ready = view(ledger, batch_id)
-    ledger.mark_collected(batch_id)
+    ledger.record_download(batch_id)
     collected = view(ledger, batch_id)
 
     assert (waiting.status, ready.status, collected.status) == (

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from tests.emulator.helpers import PASSWORD, TIMEOUT, Api, fetch_chain
+from tests.emulator.helpers import PASSWORD, TIMEOUT, Api, Management, fetch_chain
 
 REPO = Path(__file__).resolve().parents[2]
 CONSOLE_SCRIPT = Path(sys.executable).parent / "sectigo-svc"
@@ -138,7 +138,10 @@ def test_start_serve_and_sigterm() -> None:
 
 
 def test_command_line_options_are_applied() -> None:
-    args = ("--username", "alice", "--balance", "1=3", "--issue-delay", "0.2")
+    args = (
+        *("--username", "alice", "--balance", "1=3", "--issue-delay", "0.2"),
+        *("--visibility-lag", "2.5", "--clock-offset", "-900", "--ignore-list-filters"),
+    )
     with running_emulator(*args, env={"SECTIGO_EMULATOR_PASSWORD": "alicepassword"}) as (
         process,
         line,
@@ -150,6 +153,10 @@ def test_command_line_options_are_applied() -> None:
             assert api.login("tester", PASSWORD).status_code == 401
             assert api.login("alice", "alicepassword").status_code == 200
             assert api.balance(1) == 3
+            settings = Management(line["management"]).faults()["settings"]
+            assert settings["visibility_lag"] == 2.5
+            assert settings["clock_offset"] == -900
+            assert settings["ignore_list_filters"] is True
         finally:
             api.close()
         assert stop(process) == 0

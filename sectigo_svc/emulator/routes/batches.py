@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sectigo_svc.emulator import errors, multipart
 from sectigo_svc.emulator.bundles import Pkcs12Encryption, build_zip
@@ -41,6 +42,35 @@ def _integer(value: object, field: str) -> int:
         raise errors.invalid(f"{field} must be an integer") from exc
 
 
+def _upload_batch_name(batch_request: dict[str, Any], files: multipart.Part) -> object:
+    """The name an upload's batch gets: its ``batchName``, else one made from the file name."""
+    return batch_request.get("batchName") or f"CSR upload {files.filename or 'files'}"
+
+
+def create_batch_name(request: Request) -> str | None:
+    """The ``batchName`` a createSingleCertBatch body asks for, if it can be read."""
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return None
+    name = body.get("batchName") if isinstance(body, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def upload_name(request: Request) -> str | None:
+    """The name an upload's batch would get, if its multipart body can be read."""
+    try:
+        parts = multipart.parse(request.headers, request.body)
+        batch_request = json.loads(parts["csrBatchRequest"].data)
+        files = parts["files"]
+    except (multipart.MultipartError, KeyError, ValueError):
+        return None
+    if not isinstance(batch_request, dict):
+        return None
+    name = _upload_batch_name(batch_request, files)
+    return name if isinstance(name, str) else None
+
+
 class BatchRoutes:
     def __init__(
         self,
@@ -62,8 +92,14 @@ class BatchRoutes:
 
     def register(self, router: Router) -> None:
         base = "/api/v1/batches"
-        router.add("create_batch", "PUT", f"{base}/createSingleCertBatch", self.create)
-        router.add("upload_batch", "POST", f"{base}/upload", self.upload)
+        router.add(
+            "create_batch",
+            "PUT",
+            f"{base}/createSingleCertBatch",
+            self.create,
+            batch_name=create_batch_name,
+        )
+        router.add("upload_batch", "POST", f"{base}/upload", self.upload, batch_name=upload_name)
         router.add("list_batches", "GET", base, self.list)
         router.add("batch_detail", "GET", f"{base}/{{batch_id}}", self.detail)
         router.add("batch_status", "GET", f"{base}/{{batch_id}}/status", self.status)
@@ -132,7 +168,7 @@ class BatchRoutes:
             csrs = read_csrs(files.data, files.content_type)
         except CsrError as exc:
             raise errors.invalid(str(exc)) from exc
-        name = batch_request.get("batchName") or f"CSR upload {files.filename or 'files'}"
+        name = _upload_batch_name(batch_request, files)
         if not isinstance(name, str):
             raise errors.invalid("batchName must be a string")
         return self._record(profile, name, len(csrs), self._issuer.for_csrs(csrs), None)
@@ -142,17 +178,20 @@ class BatchRoutes:
         limit = _integer(request.first("limit") or "100", "limit")
         if offset < 0 or not 1 <= limit <= 1000:
             raise errors.invalid("offset must be >= 0 and limit between 1 and 1000")
-        if self._settings.get().ignore_list_filters:
-            found = self._ledger.list_batches(None, None)
+        settings = self._settings.get()
+        if settings.ignore_list_filters:
+            found = self._ledger.list_batches(None, None, settings.visibility_lag)
         else:
-            found = self._ledger.list_batches(request.first("batchName"), request.first("status"))
+            found = self._ledger.list_batches(
+                request.first("batchName"), request.first("status"), settings.visibility_lag
+            )
         return Response.json(200, found[offset : offset + limit])
 
     def _batch(self, request: Request) -> BatchView:
         raw = request.params["batch_id"]
         if not raw.isdigit():
             raise errors.invalid(f"Batch id must be a number, not {raw!r}")
-        found = self._ledger.view(int(raw))
+        found = self._ledger.view(int(raw), self._settings.get().visibility_lag)
         if found is None:
             raise errors.not_found(f"Batch {raw} not found")
         return found
@@ -173,7 +212,7 @@ class BatchRoutes:
         if not batch.downloadable:
             raise errors.not_ready(f"Batch {batch.batch_id} is {batch.status}, not ready")
         archive = build_zip(list(batch.items), self._ca.chain(), batch.password or "", self._pkcs12)
-        self._ledger.mark_collected(batch.batch_id)
+        self._ledger.record_download(batch.batch_id)
         disposition = f'attachment; filename="{batch.batch_id}.zip"'
         return Response(
             200, archive, "application/octet-stream", (("Content-Disposition", disposition),)
