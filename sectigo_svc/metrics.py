@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -75,6 +75,17 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.sectigo_up = Gauge(
+            "sectigo_svc_sectigo_up",
+            "1 while Sectigo answers and accepts the credentials (the `sectigo` health), else 0",
+            registry=self.registry,
+        )
+        self.sectigo_changes = Counter(
+            "sectigo_svc_sectigo_changes",
+            "Changes of Sectigo's state, by the state changed to (up or down)",
+            ["to"],
+            registry=self.registry,
+        )
         self.token_renewals = Counter(
             "sectigo_svc_sectigo_token_renewals",
             "Sectigo tokens obtained, by how (login or refresh)",
@@ -97,6 +108,12 @@ class Metrics:
         label = str(status) if status is not None else (error or "none")
         self.sectigo_calls.labels(endpoint, label, str(attempt)).inc()
         self.sectigo_seconds.labels(endpoint).observe(seconds)
+
+    def sectigo_state(self, up: bool, *, changed: bool) -> None:
+        """Sectigo is ``up`` or not; ``changed``: it was the other way before (not at start)."""
+        self.sectigo_up.set(1 if up else 0)
+        if changed:
+            self.sectigo_changes.labels("up" if up else "down").inc()
 
     def tokens_renewed(self, how: str) -> None:
         self.token_renewals.labels(how).inc()

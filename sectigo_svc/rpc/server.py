@@ -1,7 +1,12 @@
 """Builds the gRPC server: the servicer behind the interceptor, health, reflection, TLS.
 
-Health starts NOT_SERVING for every service; the application turns it SERVING once the store and
-the Sectigo credentials work, and back to NOT_SERVING when shutting down.
+Health names three things, each set by the application:
+
+- readiness, ``""`` and :data:`SERVICE_NAME`: whether THIS process can serve (NOT_SERVING until the
+  store and the Sectigo credentials work, while the store fails, and from SIGTERM on);
+- :data:`SECTIGO`: whether Sectigo answers and accepts the credentials. Every replica shares
+  Sectigo, so its state is reported on its own and never takes a replica out of rotation;
+- :data:`LIVENESS`: SERVING as long as the process answers.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sectigo_svc.authz import Role
 from sectigo_svc.rpc.interceptor import CallInterceptor
 
 LIVENESS = "liveness"
+SECTIGO = "sectigo"
 SERVICE_NAME: str = ca_pb2.DESCRIPTOR.services_by_name["CertificateAuthority"].full_name
 ROLES: dict[str, Role] = {
     method.name: Role.READ
@@ -55,19 +61,26 @@ class Hosted:
             self.probe.start()
 
     def stop(self, grace: float) -> None:
-        """Refuse new RPCs, let in-flight ones finish for ``grace`` seconds."""
+        """Refuse new RPCs, let in-flight ones finish for ``grace`` seconds; the probe port
+        answers (with what readiness was set to) until the drain is over."""
+        self.server.stop(grace).wait()
         if self.probe is not None:
             self.probe.stop(0)
-        self.server.stop(grace).wait()
 
     def set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+        """Readiness: ``""`` and :data:`SERVICE_NAME`."""
         for name in ("", SERVICE_NAME):
-            self.health.set(name, status)
+            self.health.set(name, _status(serving))
+
+    def set_sectigo(self, up: bool) -> None:
+        """The :data:`SECTIGO` health service."""
+        self.health.set(SECTIGO, _status(up))
+
+
+def _status(serving: bool) -> health_pb2.HealthCheckResponse.ServingStatus:
+    if serving:
+        return health_pb2.HealthCheckResponse.SERVING
+    return health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def build_server(
@@ -107,7 +120,7 @@ def build_server(
         hosted.probe = probe
         hosted.probe_port = _bind(probe, probe_listen, None)
     hosted.set_serving(False)
-    # Liveness means "the process answers"; readiness ("" and the service) waits for Sectigo.
+    hosted.set_sectigo(False)
     health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     return hosted
 
