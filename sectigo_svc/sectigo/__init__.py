@@ -8,7 +8,8 @@ from sectigo_svc.sectigo.archive import CertificateChain, KeyAndChain, open_pem_
 from sectigo_svc.sectigo.batch_status import BatchStatus, StatusText
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.config import Environment, SectigoConfig
-from sectigo_svc.sectigo.credentials import Credentials, CredentialStore, Secret, TokenStatus
+from sectigo_svc.sectigo.credential_store import CredentialStore, TokenStatus
+from sectigo_svc.sectigo.credentials import Credentials, Secret
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.reasons import RevocationReason, parse_reason
 from sectigo_svc.sectigo.tokens import TokenState

@@ -19,11 +19,13 @@ from typing import Any
 
 from sectigo_svc.sectigo import endpoints
 from sectigo_svc.sectigo.auth_api import AuthApi
+from sectigo_svc.sectigo.availability import Availability
 from sectigo_svc.sectigo.batch_status import BatchStatus, StatusText, parse_status_text
 from sectigo_svc.sectigo.config import SectigoConfig
-from sectigo_svc.sectigo.credentials import Credentials, CredentialStore, TokenStatus
+from sectigo_svc.sectigo.credential_store import CredentialStore, TokenStatus
+from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.csr_upload import upload_body
-from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.sectigo.deadline import Deadline, MonotonicClock
 from sectigo_svc.sectigo.downloads import bytes_download, file_download
 from sectigo_svc.sectigo.endpoints import Endpoint
 from sectigo_svc.sectigo.errors import InvalidReason, InvalidRequest
@@ -45,7 +47,7 @@ from sectigo_svc.sectigo.models import (
 from sectigo_svc.sectigo.observer import Observer
 from sectigo_svc.sectigo.reasons import RevocationReason
 from sectigo_svc.sectigo.replies import integer, json_reply, no_reply, text_reply
-from sectigo_svc.sectigo.token_cache import TokenCache, default_cache_dir
+from sectigo_svc.sectigo.token_cache import TokenCache
 from sectigo_svc.sectigo.tokens import Clock
 from sectigo_svc.sectigo.transport import JSON_TYPE, Body, Handler, T, Transport
 
@@ -70,36 +72,52 @@ class SectigoClient:
         *,
         store: CredentialStore | None = None,
         clock: Clock = time.time,
+        monotonic: MonotonicClock = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         logger: Any = None,
         observer: Observer | None = None,
     ) -> SectigoClient:
-        """Wire a client: environment guard, transport, and (unless shared) a credential store."""
-        transport = Transport(config, sleep=sleep, logger=logger, observer=observer)
+        """Wire a client: environment guard, transport, and (unless shared) a credential store.
+
+        ``clock`` is the wall clock, ``monotonic`` and ``sleep`` go together (tests inject both).
+        """
+        transport = Transport(
+            config, sleep=sleep, clock=monotonic, logger=logger, observer=observer
+        )
         if store is None:
             cache = None
             if config.token_cache:
-                cache = TokenCache(
-                    config.token_cache_dir or default_cache_dir(),
-                    config.base_url,
-                    credentials.username,
-                    lock_timeout=config.file_lock_timeout,
-                    logger=transport.logger,
-                )
+                cache = TokenCache.for_account(config, credentials.username, transport.logger)
             store = CredentialStore(
                 credentials,
                 AuthApi(transport),
                 refresh_margin=config.refresh_margin,
+                login_backoff=(config.login_backoff_initial, config.login_backoff_max),
                 cache=cache,
                 clock=clock,
+                monotonic=monotonic,
                 logger=transport.logger,
                 observer=transport.observer,
+                availability=transport.availability,
             )
         return cls(transport, store)
 
     @property
     def credential_store(self) -> CredentialStore:
         return self._store
+
+    @property
+    def availability(self) -> Availability:
+        """Whether Sectigo works, fed by every attempt: ``.up``, ``.cause``, ``.subscribe(cb)``."""
+        return self._transport.availability
+
+    def check(self, deadline: Deadline | None = None) -> None:
+        """A cheap read (``GET /devices``) that feeds :attr:`availability`; raises on failure.
+
+        Sent once, without retries, even while Sectigo counts as down; the rate gate applies.
+        """
+        with self._transport.checking():
+            self._call(endpoints.DEVICES, json_reply(Licenses.from_json), deadline)
 
     def close(self) -> None:
         self._transport.close()

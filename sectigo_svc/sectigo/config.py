@@ -43,6 +43,12 @@ class SectigoConfig:
     still used). ``token_cache_dir`` None means the platform's user cache directory;
     ``token_cache`` False keeps tokens in memory only. ``trust_env`` False ignores proxy variables
     and ``~/.netrc``, so neither can reroute a paid CA account or replace the bearer token.
+
+    After Sectigo rejects the credentials, logins are tried at most once per interval, starting
+    at ``login_backoff_initial`` seconds and doubling up to ``login_backoff_max``. Sectigo counts
+    as down after ``down_after`` consecutive failed attempts and as up again after ``up_after``
+    consecutive successful checks; while it is down, calls are refused for ``check_interval``
+    seconds at a time (then one call is let through as a check).
     """
 
     endpoint: str = PRODUCTION_ENDPOINT
@@ -61,6 +67,11 @@ class SectigoConfig:
     max_download_bytes: int = 64 * 1024 * 1024
     user_agent: str = f"sectigo-svc/{__version__}"
     trust_env: bool = False
+    login_backoff_initial: float = 5.0
+    login_backoff_max: float = 300.0
+    down_after: int = 3
+    up_after: int = 2
+    check_interval: float = 30.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.environment, Environment):
@@ -71,6 +82,8 @@ class SectigoConfig:
             "backoff_initial": self.backoff_initial,
             "backoff_max": self.backoff_max,
             "file_lock_timeout": self.file_lock_timeout,
+            "login_backoff_initial": self.login_backoff_initial,
+            "check_interval": self.check_interval,
         }
         for name, value in positive.items():
             if not value > 0:
@@ -79,6 +92,10 @@ class SectigoConfig:
             raise ConfigurationError("pool_size: must be at least 1 (one per concurrent caller)")
         if self.max_attempts < 1:
             raise ConfigurationError("max_attempts: must be at least 1 (1 = no retries)")
+        if self.login_backoff_max < self.login_backoff_initial:
+            raise ConfigurationError("login_backoff_max: must be at least login_backoff_initial")
+        if self.down_after < 1 or self.up_after < 1:
+            raise ConfigurationError("down_after/up_after: must be at least 1")
         if self.max_retry_after < 0 or self.refresh_margin < 0:
             raise ConfigurationError("max_retry_after/refresh_margin: must not be negative")
         if self.max_download_bytes < 1:

@@ -163,3 +163,52 @@ class RateLimited(SectigoHTTPError):
 
 class ServerError(SectigoHTTPError):
     """5xx: Sectigo (or something in front of it) failed; reads retry it, writes do not."""
+
+
+# A held-back call is never told to come back "now": that would only ask the same question again.
+MIN_RETRY_AFTER = 0.001
+
+
+class HeldBack(SectigoError):
+    """Not sent: the client held this call back; nothing reached Sectigo.
+
+    ``retry_after`` is how many seconds from now (always > 0) the call may be tried again;
+    ``endpoint`` names the call that was held back.
+    """
+
+    def __init__(
+        self, endpoint: str, retry_after: float, reason: str, next_try: str = "try again"
+    ) -> None:
+        self.endpoint = endpoint
+        self.retry_after = max(retry_after, MIN_RETRY_AFTER)
+        super().__init__(
+            f"sectigo {endpoint}: not sent: {reason}; {next_try} in {self.retry_after:.1f} s"
+        )
+
+
+class Throttled(HeldBack):
+    """Sectigo asked the client to slow down (429) and the wait does not fit the deadline."""
+
+    def __init__(self, endpoint: str, retry_after: float) -> None:
+        super().__init__(endpoint, retry_after, "Sectigo's rate limit is in effect")
+
+
+class CredentialsRejected(HeldBack):
+    """Sectigo rejected the account's credentials at login; no login is tried again before
+    ``retry_after`` seconds, unless the password file changes first."""
+
+    def __init__(self, endpoint: str, retry_after: float, username: str) -> None:
+        reason = (
+            f"Sectigo rejected the credentials of user {username!r}: "
+            "the password is wrong or the user lacks authority"
+        )
+        super().__init__(endpoint, retry_after, reason, "next login attempt")
+        self.username = username
+
+
+class SectigoUnavailable(HeldBack):
+    """The availability monitor says Sectigo is down; ``cause`` is a short, secret-free text."""
+
+    def __init__(self, endpoint: str, retry_after: float, cause: str) -> None:
+        super().__init__(endpoint, retry_after, f"Sectigo is unavailable ({cause})")
+        self.cause = cause

@@ -1,12 +1,12 @@
 """When a failed Sectigo call is tried again, and after how long.
 
-One predicate, :func:`should_retry`, decides for every call:
-
-- a request that provably never left (connection refused, name resolution failure, connect
-  timeout) is retried whatever it was going to do;
-- a safe call (every read, login, refresh, find) is also retried after a timeout or a connection
-  lost after sending, a 429, or a 5xx other than 501;
-- a mutating call (create, upload, revoke) is not: the transport raises ``OutcomeUnknown`` for it.
+One predicate, :func:`should_retry`, decides for every call, and it is read from the table in
+:mod:`~sectigo_svc.sectigo.answers`, so the two cannot disagree: a call is sent again within itself
+when its answer is ``NOT_TAKEN`` or ``TRANSIENT`` and the outcome is one of ``RETRIED_IN_CALL``
+(never sent, connect or read timeout, reset, 429, 5xx other than 501). So a request that provably
+never left, or got a 429, is retried whatever it was going to do; a read is also retried after a
+timeout, a connection lost after sending or a 5xx; a create, upload or revoke is not (it is in
+doubt, and the transport raises ``OutcomeUnknown``).
 
 Waits are exponential with jitter, or exactly what ``Retry-After`` asked for; retrying stops after
 ``max_attempts``, when the server asks for a wait longer than ``max_retry_after``, or when the wait
@@ -23,16 +23,11 @@ import requests
 import urllib3.exceptions
 from tenacity import RetryCallState
 
+from sectigo_svc.sectigo.answers import retried_in_call
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.endpoints import Endpoint
-from sectigo_svc.sectigo.errors import (
-    ConnectionFailed,
-    RateLimited,
-    SectigoHTTPError,
-    ServerError,
-)
+from sectigo_svc.sectigo.errors import ConnectionFailed, SectigoHTTPError
 
-NOT_IMPLEMENTED = 501
 # An attempt started with less time than this left would only time out: give up instead.
 MIN_ATTEMPT_SECONDS = 0.05
 
@@ -60,13 +55,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
 
 def should_retry(endpoint: Endpoint, exc: BaseException) -> bool:
     """The retry predicate: may ``exc``, raised by a call of ``endpoint``, be tried again?"""
-    if isinstance(exc, ConnectionFailed):
-        return not exc.sent or not endpoint.mutating
-    if endpoint.mutating:
-        return False
-    if isinstance(exc, RateLimited):
-        return True
-    return isinstance(exc, ServerError) and exc.status != NOT_IMPLEMENTED
+    return retried_in_call(endpoint, exc)
 
 
 def server_wait(exc: BaseException | None) -> float | None:
@@ -88,7 +77,11 @@ class Backoff:
         asked = server_wait(state.outcome.exception() if state.outcome is not None else None)
         if asked is not None:
             return asked
-        ceiling = min(self.maximum, self.initial * 2.0 ** (state.attempt_number - 1))
+        return self.delay(state.attempt_number)
+
+    def delay(self, attempt: int) -> float:
+        """The jittered wait after failed attempt number ``attempt`` (from 1)."""
+        ceiling = min(self.maximum, self.initial * 2.0 ** (attempt - 1))
         return ceiling / 2 + self.rng() * ceiling / 2
 
 

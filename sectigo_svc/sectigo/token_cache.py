@@ -1,8 +1,9 @@
 """The token cache file: one per (endpoint, username), owner-only, atomic, shared between processes.
 
 The file name is a hash of the endpoint and username, so tokens of one account or one Sectigo
-never reach a client of another, and the file holds only the two tokens: never the username or
-the password. Writes go to a temporary file in the same directory (created 0600), are flushed,
+never reach a client of another, and the file holds only the two tokens and the local wall-clock
+time they were received (``receivedAt``, absent from files of older versions): never the username
+or the password. Writes go to a temporary file in the same directory (created 0600), are flushed,
 then renamed over the old file, so a reader sees the old or the new pair, never half of one. A
 lock file serialises the read-refresh-write sequence between processes.
 """
@@ -16,18 +17,30 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import filelock
 import platformdirs
 
+from sectigo_svc.sectigo.config import SectigoConfig
 from sectigo_svc.sectigo.models import Tokens
 
 APP_NAME = "sectigo-svc"
 FORMAT_VERSION = 1
 OWNER_ONLY = 0o600
 PRIVATE_DIR = 0o700
+
+
+@dataclass(frozen=True)
+class CachedTokens:
+    """A cached pair, the wall-clock time it was received (None if not recorded), and the
+    file's modification time."""
+
+    tokens: Tokens
+    received_wall: float | None
+    written_wall: float
 
 
 def default_cache_dir() -> Path:
@@ -54,6 +67,17 @@ class TokenCache:
             str(self._path) + ".lock", timeout=lock_timeout, mode=OWNER_ONLY
         )
         self._log = logger
+
+    @classmethod
+    def for_account(cls, config: SectigoConfig, username: str, logger: Any) -> TokenCache:
+        """The cache of ``username`` at the configured endpoint, in the configured directory."""
+        return cls(
+            config.token_cache_dir or default_cache_dir(),
+            config.base_url,
+            username,
+            lock_timeout=config.file_lock_timeout,
+            logger=logger,
+        )
 
     @property
     def path(self) -> Path:
@@ -82,10 +106,11 @@ class TokenCache:
         finally:
             self._lock.release()
 
-    def load(self) -> Tokens | None:
+    def load(self) -> CachedTokens | None:
         """The cached pair, or None when there is no usable cache file."""
         try:
-            mode = self._path.stat().st_mode
+            info = self._path.stat()
+            mode = info.st_mode
             raw = self._path.read_bytes()
         except FileNotFoundError:
             return None
@@ -102,20 +127,32 @@ class TokenCache:
             data = json.loads(raw)
             if data.get("version") != FORMAT_VERSION or data.get("key") != self._key:
                 return None
-            return Tokens(str(data["accessToken"]), str(data["refreshToken"]))
+            tokens = Tokens(str(data["accessToken"]), str(data["refreshToken"]))
+            received = data.get("receivedAt")
+            if received is not None and (
+                isinstance(received, bool) or not isinstance(received, int | float)
+            ):
+                raise TypeError("receivedAt")
+            return CachedTokens(tokens, received, info.st_mtime)
         except (ValueError, KeyError, AttributeError, TypeError):
             self._log.warning("sectigo token cache malformed; ignored", path=str(self._path))
             return None
 
-    def save(self, tokens: Tokens) -> None:
-        """Replace the cached pair atomically with an owner-only file."""
+    def save(self, tokens: Tokens, received_wall: float | None = None) -> None:
+        """Replace the cached pair atomically with an owner-only file.
+
+        ``received_wall`` is the local epoch time the pair was received; without it, readers
+        take the file's modification time (or the token's ``iat``, if earlier).
+        """
         self._ensure_directory()
-        data = {
+        data: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "key": self._key,
             "accessToken": tokens.access_token,
             "refreshToken": tokens.refresh_token,
         }
+        if received_wall is not None:
+            data["receivedAt"] = received_wall
         fd, temp_name = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self._directory)
         temp = Path(temp_name)
         try:

@@ -9,13 +9,20 @@ Every call gets ``(connect, read)`` timeouts capped by the caller's deadline, is
 to :mod:`~sectigo_svc.sectigo.retry_policy`, turns error replies into typed exceptions, replays
 once after a 401 with a re-authenticated token, and logs one structlog line per attempt with the
 endpoint name, method, status, attempt, duration and Sectigo error code, never a secret.
+
+Before each attempt the call passes the :class:`~sectigo_svc.sectigo.rate_gate.RateGate` (closed
+by any 429, for every call) and the :class:`~sectigo_svc.sectigo.availability.Availability`
+monitor (which refuses calls while Sectigo is down, except checks); each attempt's outcome feeds
+the monitor. Calls held back this way raise a ``HeldBack`` error and send nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Protocol, TypeVar
@@ -23,16 +30,18 @@ from typing import Any, Protocol, TypeVar
 import requests
 import structlog
 from requests.adapters import HTTPAdapter
-from tenacity import Retrying, retry_if_exception
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from sectigo_svc.sectigo.availability import Availability
 from sectigo_svc.sectigo.config import SectigoConfig
-from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.sectigo.deadline import Deadline, MonotonicClock
 from sectigo_svc.sectigo.endpoints import Auth, Endpoint
 from sectigo_svc.sectigo.error_mapping import error_from_response
 from sectigo_svc.sectigo.errors import (
     ConnectionFailed,
     DeadlineExceeded,
     OutcomeUnknown,
+    RateLimited,
     ServerError,
     Unauthenticated,
     UnexpectedResponse,
@@ -40,6 +49,7 @@ from sectigo_svc.sectigo.errors import (
 from sectigo_svc.sectigo.guard import check_environment
 from sectigo_svc.sectigo.json_fields import SchemaError
 from sectigo_svc.sectigo.observer import NoObserver, Observer
+from sectigo_svc.sectigo.rate_gate import RateGate
 from sectigo_svc.sectigo.retry_policy import Backoff, GiveUp, connection_failure, should_retry
 
 T = TypeVar("T")
@@ -47,6 +57,10 @@ T = TypeVar("T")
 JSON_TYPE = "application/json;charset=UTF-8"
 # The shortest timeout worth starting an attempt with when the deadline is nearly spent.
 MIN_TIMEOUT = 0.001
+NOT_IMPLEMENTED = 501
+
+# Set while this thread makes a check: its calls bypass the DOWN refusal and are tried once.
+_CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("sectigo_check", default=False)
 
 
 class TokenSource(Protocol):
@@ -81,9 +95,11 @@ class Transport:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: MonotonicClock = time.monotonic,
         logger: Any = None,
         observer: Observer | None = None,
     ) -> None:
+        """``sleep`` and ``clock`` (monotonic) go together: tests inject both or neither."""
         check_environment(config.endpoint, config.environment)
         self._observer: Observer = observer if observer is not None else NoObserver()
         self._config = config
@@ -92,6 +108,16 @@ class Transport:
         self._sleep = sleep
         self._log = logger if logger is not None else structlog.get_logger("sectigo_svc.sectigo")
         self._backoff = Backoff(config.backoff_initial, config.backoff_max)
+        self._gate = RateGate(
+            max_wait=config.max_retry_after, clock=clock, sleep=sleep, logger=self._log
+        )
+        self._availability = Availability(
+            down_after=config.down_after,
+            up_after=config.up_after,
+            check_interval=config.check_interval,
+            clock=clock,
+            logger=self._log,
+        )
 
     @staticmethod
     def _new_session(config: SectigoConfig) -> requests.Session:
@@ -112,6 +138,26 @@ class Transport:
     def observer(self) -> Observer:
         """Who is told about every attempt (shared with the credential store)."""
         return self._observer
+
+    @property
+    def gate(self) -> RateGate:
+        """The rate-limit gate every call of this transport passes."""
+        return self._gate
+
+    @property
+    def availability(self) -> Availability:
+        """The monitor every attempt of this transport feeds."""
+        return self._availability
+
+    @contextlib.contextmanager
+    def checking(self) -> Iterator[None]:
+        """Make the calls of this thread inside the block checks: sent even while Sectigo is
+        DOWN (the rate gate still applies), tried once, and counted towards UP when they work."""
+        token = _CHECKING.set(True)
+        try:
+            yield
+        finally:
+            _CHECKING.reset(token)
 
     @property
     def logger(self) -> Any:
@@ -141,9 +187,26 @@ class Transport:
         With ``tokens``, the call carries a bearer token; a 401 invalidates it, fetches a new one
         (refresh or login, once for all threads) and replays the call exactly once. ``redact``
         lists secrets to scrub from any server message that ends up in an exception.
+
+        Raises ``Throttled`` when a 429's wait does not fit the deadline and
+        ``SectigoUnavailable`` while the availability monitor says Sectigo is down, both before
+        anything is sent.
         """
         url = self._base_url + endpoint.render(**(ids or {}))
         request = _Request(endpoint, url, params, body, accept, stream, tuple(redact))
+        if not _CHECKING.get() and self._availability.admit(endpoint.name):
+            with self.checking():
+                return self._send(request, handle, tokens, deadline)
+        return self._send(request, handle, tokens, deadline)
+
+    def _send(
+        self,
+        request: _Request,
+        handle: Handler[T],
+        tokens: TokenSource | None,
+        deadline: Deadline | None,
+    ) -> T:
+        endpoint = request.endpoint
         if tokens is None or endpoint.auth is not Auth.BEARER:
             return self._with_retries(request, handle, None, deadline)
         token = tokens.access_token(deadline)
@@ -163,10 +226,11 @@ class Transport:
         deadline: Deadline | None,
     ) -> T:
         endpoint = request.endpoint
+        attempts_allowed = 1 if _CHECKING.get() else self._config.max_attempts
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: should_retry(endpoint, exc)),
-            wait=self._backoff,
-            stop=GiveUp(self._config.max_attempts, self._config.max_retry_after, deadline),
+            wait=self._wait,
+            stop=GiveUp(attempts_allowed, self._config.max_retry_after, deadline),
             sleep=self._sleep,
             reraise=True,
         )
@@ -189,6 +253,13 @@ class Transport:
                 ) from exc
             raise
 
+    def _wait(self, state: RetryCallState) -> float:
+        """After a 429, what the gate says (it holds every call); else the backoff."""
+        failure = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(failure, RateLimited):
+            return self._gate.remaining()
+        return self._backoff(state)
+
     def _attempt(
         self,
         request: _Request,
@@ -198,6 +269,10 @@ class Transport:
         attempt: int,
     ) -> T:
         endpoint = request.endpoint
+        checking = _CHECKING.get()
+        if not checking and attempt > 1:
+            self._availability.refuse_if_down(endpoint.name)
+        self._gate.wait(endpoint.name, deadline)
         timeout = self._timeouts(endpoint, deadline)
         headers = {"Accept": request.accept}
         if token is not None:
@@ -222,7 +297,13 @@ class Transport:
                 status = response.status_code
                 if not 200 <= status < 300:
                     secrets = (*request.redact, token) if token else request.redact
-                    raise error_from_response(response, endpoint, secrets)
+                    error = error_from_response(response, endpoint, secrets)
+                    if isinstance(error, RateLimited):
+                        wait = error.retry_after
+                        self._gate.close(
+                            self._backoff.delay(attempt) if wait is None else wait, endpoint.name
+                        )
+                    raise error
                 return handle(response)
         except requests.RequestException as exc:
             failure = connection_failure(exc, endpoint)
@@ -235,6 +316,26 @@ class Transport:
             raise
         finally:
             self._log_attempt(endpoint, status, attempt, started, failure)
+            self._feed_availability(endpoint, status, failure, checking)
+
+    def _feed_availability(
+        self,
+        endpoint: Endpoint,
+        status: int | None,
+        failure: BaseException | None,
+        checking: bool,
+    ) -> None:
+        """Tell the monitor whether an attempt that reached the wire proved Sectigo works."""
+        if isinstance(failure, ConnectionFailed):
+            ok, cause = False, f"{endpoint.name}: {failure.reason}"
+        elif status is None:
+            return
+        elif status >= 500 and status != NOT_IMPLEMENTED:
+            ok, cause = False, f"{endpoint.name}: HTTP {status}"
+        else:
+            ok, cause = True, ""
+        counts_as_check = checking and endpoint.auth is Auth.BEARER
+        self._availability.record(ok, cause, check=counts_as_check)
 
     def _timeouts(self, endpoint: Endpoint, deadline: Deadline | None) -> tuple[float, float]:
         connect, read = self._config.connect_timeout, self._config.read_timeout

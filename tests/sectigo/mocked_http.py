@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sectigo_svc.sectigo import Environment, SectigoClient, SectigoConfig
-from sectigo_svc.sectigo.credentials import CredentialStore
+from sectigo_svc.sectigo.credential_store import CredentialStore
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.endpoints import AUTHORITIES
 from sectigo_svc.sectigo.replies import json_reply
@@ -57,18 +57,20 @@ def config(**overrides: Any) -> SectigoConfig:
         "backoff_initial": 0.5,
         "backoff_max": 4.0,
         "max_retry_after": 10.0,
+        # Retry tests fail many attempts in a row; the availability monitor is tested on its own.
+        "down_after": 100,
     }
     values.update(overrides)
     return SectigoConfig(**values)
 
 
 def transport(sleeps: Sleeps, **overrides: Any) -> Transport:
-    return Transport(config(**overrides), sleep=sleeps)
+    return Transport(config(**overrides), sleep=sleeps, clock=sleeps.clock)
 
 
 def client(sleeps: Sleeps, **overrides: Any) -> SectigoClient:
     clock = FakeClock()
-    store = CredentialStore(credentials(), FakeAuthenticator(clock), clock=clock)
+    store = CredentialStore(credentials(), FakeAuthenticator(clock), clock=clock, monotonic=clock)
     return SectigoClient(transport(sleeps, **overrides), store)
 
 

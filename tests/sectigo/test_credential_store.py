@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import pickle
 import stat
 import threading
@@ -15,7 +16,8 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from sectigo_svc.sectigo.credentials import Credentials, CredentialStore, Secret
+from sectigo_svc.sectigo.credential_store import CredentialStore
+from sectigo_svc.sectigo.credentials import Credentials, Secret
 from sectigo_svc.sectigo.errors import (
     ConnectionFailed,
     CredentialsError,
@@ -45,7 +47,9 @@ def make_cache(directory: Path, username: str = USERNAME) -> TokenCache:
 def make_store(
     auth: FakeAuthenticator, clock: FakeClock, cache: TokenCache | None = None
 ) -> CredentialStore:
-    return CredentialStore(credentials(), auth, refresh_margin=60, cache=cache, clock=clock)
+    return CredentialStore(
+        credentials(), auth, refresh_margin=60, cache=cache, clock=clock, monotonic=clock
+    )
 
 
 def hammer(store: CredentialStore, threads: int = 64) -> set[str]:
@@ -209,7 +213,13 @@ def test_cache_file_is_owner_only_and_never_holds_the_username_or_password(tmp_p
     content = cache.path.read_text()
     assert USERNAME not in content and PASSWORD not in content
     assert USERNAME not in cache.path.name
-    assert set(json.loads(content)) == {"version", "key", "accessToken", "refreshToken"}
+    assert set(json.loads(content)) == {
+        "version",
+        "key",
+        "accessToken",
+        "refreshToken",
+        "receivedAt",
+    }
     assert [p.name for p in cache.path.parent.iterdir() if p.suffix == ".tmp"] == []
 
 
@@ -353,19 +363,73 @@ def test_secrets_never_show_in_repr_str_or_pickles() -> None:
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
 
 
-def test_a_pair_stale_on_arrival_is_used_until_it_expires() -> None:
-    clock = FakeClock()
-    auth = FakeAuthenticator(clock)
-    # Whole-second claims can make a fresh pair look old: issued 8 s "ago", 2 s left.
-    auth._issue = lambda: make_tokens(clock() - 8, access_lifetime=10)  # type: ignore[method-assign]
-    store = make_store(auth, clock)
+@pytest.mark.parametrize("skew", [-900.0, 900.0])
+def test_a_wall_clock_off_by_15_minutes_changes_no_renewal(skew: float) -> None:
+    sectigo = FakeClock()  # Sectigo's clock: it writes iat/exp
+    wall = FakeClock(sectigo.now + skew)  # the service's wall clock
+    mono = FakeClock(5_000.0)
+    auth = FakeAuthenticator(sectigo)  # 600 s tokens: fresh for 540 s with a 60 s margin
+    store = CredentialStore(credentials(), auth, refresh_margin=60, clock=wall, monotonic=mono)
     token = store.access_token()
-    clock.advance(1)
-    assert store.access_token() == token
+    for _ in range(50):
+        for clock in (sectigo, wall, mono):
+            clock.advance(10)
+        assert store.access_token() == token
     assert (auth.logins, auth.refreshes) == (1, 0)
-    clock.advance(1.5)
-    store.access_token()
-    assert auth.refreshes == 1
+    for clock in (sectigo, wall, mono):
+        clock.advance(50)  # 550 s after receipt: stale, renewed once
+    assert store.access_token() != token
+    assert (auth.logins, auth.refreshes) == (1, 1)
+
+
+def test_cached_tokens_are_dated_by_their_local_receipt(tmp_path: Path) -> None:
+    sectigo, wall = FakeClock(), FakeClock(FakeClock().now + 900)
+    first = CredentialStore(
+        credentials(),
+        FakeAuthenticator(sectigo),
+        cache=make_cache(tmp_path),
+        clock=wall,
+        monotonic=FakeClock(10.0),
+    )
+    token = first.access_token()
+    assert json.loads(make_cache(tmp_path).path.read_text())["receivedAt"] == wall.now
+    wall.advance(300)  # another process starts 300 s later, its monotonic clock elsewhere
+    mono = FakeClock(77_777.0)
+    auth = FakeAuthenticator(sectigo)
+    second = CredentialStore(
+        credentials(), auth, cache=make_cache(tmp_path), clock=wall, monotonic=mono
+    )
+    assert second.access_token() == token and auth.logins == 0
+    status = second.status()
+    assert status is not None and status.expires_at == wall.now - 300 + 600
+    mono.advance(239)  # 539 s after receipt: still fresh (60 s margin)
+    assert second.access_token() == token and auth.refreshes == 0
+    mono.advance(2)  # 541 s after receipt: stale, whatever the claims say on any clock
+    sectigo.advance(541)
+    assert second.access_token() != token and auth.refreshes == 1
+
+
+@pytest.mark.parametrize(
+    ("written_ago", "received_ago", "fresh"),
+    [
+        (100.0, None, True),  # an old cache file: received when it was written
+        (700.0, None, False),
+        (0.0, -3600.0, True),  # a receipt "in the future" (clock set back) counts as now
+        (0.0, 10_000.0, False),  # older than both lifetimes: expired
+    ],
+)
+def test_receipt_of_cached_tokens_is_bounded(
+    tmp_path: Path, written_ago: float, received_ago: float | None, fresh: bool
+) -> None:
+    clock = FakeClock()
+    cache = make_cache(tmp_path)
+    cache.save(
+        make_tokens(clock() - written_ago), None if received_ago is None else clock() - received_ago
+    )
+    os.utime(cache.path, (clock() - written_ago, clock() - written_ago))
+    auth = FakeAuthenticator(clock)
+    make_store(auth, clock, make_cache(tmp_path)).access_token()
+    assert (auth.logins + auth.refreshes == 0) is fresh
 
 
 def test_waiting_for_another_threads_login_is_bounded_by_the_deadline() -> None:

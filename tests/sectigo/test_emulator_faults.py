@@ -12,7 +12,8 @@ from tests.sectigo.conftest import ClientFactory, Management
 from tests.sectigo.test_emulator_endpoints import server_params
 
 
-def test_reads_survive_a_5xx_burst(client: SectigoClient, management: Management) -> None:
+def test_reads_survive_a_5xx_burst(make_client: ClientFactory, management: Management) -> None:
+    client = make_client(down_after=5)  # three failures in a row must not yet mean "down"
     client.login()
     management.add_fault(kind="error", status=503, routes=["authorities"], count=3)
     management.add_fault(kind="error", status=500, routes=["organization"], count=2)
@@ -36,7 +37,10 @@ def test_reads_survive_429_and_honour_retry_after(
     assert management.stats()["responses"]["devices"] == {"429": 3, "200": 1}
 
 
-def test_reads_survive_dropped_connections(client: SectigoClient, management: Management) -> None:
+def test_reads_survive_dropped_connections(
+    make_client: ClientFactory, management: Management
+) -> None:
+    client = make_client(down_after=5)  # three failures in a row must not yet mean "down"
     client.login()
     management.add_fault(kind="drop", routes=["authorities", "find"], count=3)
     assert len(client.authorities()) == 2

@@ -46,7 +46,7 @@ def maybe_sent() -> ConnectionFailed:
         (http_error(ServerError, 500), True, False),
         (http_error(ServerError, 503), True, False),
         (http_error(ServerError, 501), False, False),
-        (http_error(RateLimited, 429), True, False),
+        (http_error(RateLimited, 429), True, True),
         (http_error(NotFound, 404), False, False),
         (
             ValidationError(status=400, message="", error_code=None, method="", endpoint=""),

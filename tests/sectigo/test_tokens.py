@@ -12,7 +12,7 @@ from tests.sectigo.fakes import FakeClock, make_jwt, make_tokens
 
 def test_fresh_then_stale_within_the_margin_then_expired() -> None:
     clock = FakeClock()
-    tokens = TokenSet.parse(make_tokens(clock(), access_lifetime=600))
+    tokens = TokenSet.parse(make_tokens(clock(), access_lifetime=600), clock(), clock())
     assert tokens.state(clock(), margin=60) is TokenState.FRESH
     clock.advance(539)
     assert tokens.state(clock(), margin=60) is TokenState.FRESH
@@ -24,7 +24,7 @@ def test_fresh_then_stale_within_the_margin_then_expired() -> None:
 
 def test_margin_is_capped_at_half_the_lifetime_for_short_tokens() -> None:
     clock = FakeClock()
-    tokens = TokenSet.parse(make_tokens(clock(), access_lifetime=10))
+    tokens = TokenSet.parse(make_tokens(clock(), access_lifetime=10), clock(), clock())
     assert tokens.state(clock() + 4, margin=60) is TokenState.FRESH
     assert tokens.state(clock() + 5, margin=60) is TokenState.STALE
 
@@ -32,11 +32,13 @@ def test_margin_is_capped_at_half_the_lifetime_for_short_tokens() -> None:
 def test_refresh_window_uses_nbf_else_iat() -> None:
     now = 1_800_000_000.0
     access = make_jwt(iat=now, exp=now + 600)
-    with_nbf = TokenSet.parse(Tokens(access, make_jwt(iat=now, exp=now + 7200, nbf=now + 100)))
+    with_nbf = TokenSet.parse(
+        Tokens(access, make_jwt(iat=now, exp=now + 7200, nbf=now + 100)), now, now
+    )
     assert not with_nbf.refreshable(now + 99)
     assert with_nbf.refreshable(now + 100)
     assert not with_nbf.refreshable(now + 7200)
-    without = TokenSet.parse(Tokens(access, make_jwt(iat=now, exp=now + 7200)))
+    without = TokenSet.parse(Tokens(access, make_jwt(iat=now, exp=now + 7200)), now, now)
     assert without.refreshable(now)
     assert without.subject == "/account/7/user/10"
 
@@ -51,7 +53,7 @@ def test_refresh_window_uses_nbf_else_iat() -> None:
 )
 def test_unreadable_tokens_are_refused(access: str, refresh: str, problem: str) -> None:
     with pytest.raises(InvalidTokens, match=problem):
-        TokenSet.parse(Tokens(access, refresh))
+        TokenSet.parse(Tokens(access, refresh), 0.0, 0.0)
 
 
 def test_missing_claims_are_refused_without_echoing_the_token() -> None:
@@ -59,7 +61,7 @@ def test_missing_claims_are_refused_without_echoing_the_token() -> None:
 
     no_exp = jwt.encode({"iat": 1}, "k" * 32, algorithm="HS256")
     with pytest.raises(InvalidTokens, match="'exp' claim") as caught:
-        TokenSet.parse(Tokens(no_exp, no_exp))
+        TokenSet.parse(Tokens(no_exp, no_exp), 0.0, 0.0)
     assert no_exp not in str(caught.value)
     pair = make_tokens(1.0)
-    assert pair.access_token not in repr(TokenSet.parse(pair))
+    assert pair.access_token not in repr(TokenSet.parse(pair, 0.0, 0.0))

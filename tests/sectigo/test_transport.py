@@ -248,14 +248,28 @@ def test_a_mutating_call_is_not_resent_once_it_may_have_arrived(
     assert len(mocked.calls) == 3 and sleeps.waits == []
 
 
-def test_a_mutating_call_keeps_definite_refusals(
+def test_a_mutating_call_is_sent_again_after_a_429_and_its_wait(
     mocked: responses.RequestsMock, sleeps: Sleeps
 ) -> None:
     url = f"{BASE}/api/v1/batches/createSingleCertBatch"
     mocked.put(url, status=429, headers={"Retry-After": "1"}, json={"message": "slow"})
+    mocked.put(url, json={"batchId": 1})
+    t = transport(sleeps)
+    assert t.call(CREATE_BATCH, json_reply(lambda d: d), tokens=Tokens()) == {"batchId": 1}
+    assert len(mocked.calls) == 2 and sleeps.waits == [1.0]
+
+
+def test_a_mutating_call_out_of_time_after_a_429_is_rate_limited_not_in_doubt(
+    mocked: responses.RequestsMock, sleeps: Sleeps
+) -> None:
+    url = f"{BASE}/api/v1/batches/createSingleCertBatch"
+    mocked.put(url, status=429, headers={"Retry-After": "5"}, json={"message": "slow"})
+    deadline = Deadline(sleeps.now + 3, sleeps.clock)
     with pytest.raises(RateLimited):
-        transport(sleeps).call(CREATE_BATCH, json_reply(lambda d: d), tokens=Tokens())
-    assert len(mocked.calls) == 1
+        transport(sleeps).call(
+            CREATE_BATCH, json_reply(lambda d: d), tokens=Tokens(), deadline=deadline
+        )
+    assert len(mocked.calls) == 1 and sleeps.waits == []
 
 
 def test_a_mutating_call_is_retried_when_it_provably_never_left(
