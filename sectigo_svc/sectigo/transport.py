@@ -32,6 +32,7 @@ import structlog
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from sectigo_svc.sectigo.answers import Answer, classify
 from sectigo_svc.sectigo.availability import Availability
 from sectigo_svc.sectigo.config import SectigoConfig
 from sectigo_svc.sectigo.deadline import Deadline, MonotonicClock
@@ -42,7 +43,8 @@ from sectigo_svc.sectigo.errors import (
     DeadlineExceeded,
     OutcomeUnknown,
     RateLimited,
-    ServerError,
+    SectigoError,
+    SectigoHTTPError,
     Unauthenticated,
     UnexpectedResponse,
 )
@@ -237,20 +239,12 @@ class Transport:
         attempts = itertools.count(1)
         try:
             return retrying(lambda: self._attempt(request, handle, token, deadline, next(attempts)))
-        except ConnectionFailed as exc:
-            if endpoint.mutating and exc.sent:
-                raise OutcomeUnknown(
-                    endpoint.name, endpoint.method, f"no answer after sending ({exc.reason})"
-                ) from exc
-            if deadline is not None and deadline.expired():
+        except SectigoError as exc:
+            if classify(endpoint, exc) is Answer.IN_DOUBT:
+                raise _in_doubt(endpoint, exc) from exc
+            if isinstance(exc, ConnectionFailed) and deadline is not None and deadline.expired():
                 # The timeout was the caller's deadline, not Sectigo being unreachable.
                 raise DeadlineExceeded(endpoint.name) from exc
-            raise
-        except ServerError as exc:
-            if endpoint.mutating:
-                raise OutcomeUnknown(
-                    endpoint.name, endpoint.method, f"HTTP {exc.status}: {exc.message}", exc.status
-                ) from exc
             raise
 
     def _wait(self, state: RetryCallState) -> float:
@@ -372,6 +366,19 @@ class Transport:
         if isinstance(failure, ConnectionFailed):
             fields["sent"] = failure.sent
         self._log.warning("sectigo call", **fields)
+
+
+def _in_doubt(endpoint: Endpoint, exc: SectigoError) -> OutcomeUnknown:
+    """The ``OutcomeUnknown`` for a call the answer table says may have been processed."""
+    if isinstance(exc, ConnectionFailed):
+        reason, status = f"no answer after sending ({exc.reason})", None
+    elif isinstance(exc, SectigoHTTPError):
+        reason, status = f"HTTP {exc.status}: {exc.message}", exc.status
+    elif isinstance(exc, UnexpectedResponse):
+        reason, status = f"unreadable reply ({exc.problem})", None
+    else:
+        reason, status = type(exc).__name__, None
+    return OutcomeUnknown(endpoint.name, endpoint.method, reason, status)
 
 
 @dataclass(frozen=True)
