@@ -10,11 +10,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from sectigo_svc.domain.errors import InvalidArgument, ResourceExhausted
+from sectigo_svc.domain.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from sectigo_svc.domain.upstream import upstream
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.models import Authority, ProfileParameter
+
+PROFILE_RETRY_SECONDS = 1.0
 
 
 class Catalog:
@@ -62,8 +64,16 @@ class Catalog:
             cached = self._parameters.get(profile_id)
         if cached is not None and self._fresh(cached[0]):
             return cached[1]
-        with upstream("read profile parameters"):
-            found = self._sectigo.profile_parameters(profile_id, deadline)
+        try:
+            with upstream("read profile parameters"):
+                found = self._sectigo.profile_parameters(profile_id, deadline)
+        except NotFound as exc:
+            # The profile id comes from Sectigo's own authority list: a 404 is transient.
+            raise Unavailable(
+                f"read profile parameters: Sectigo did not find profile {profile_id}, which its "
+                "authorities name; try again",
+                retry_after=PROFILE_RETRY_SECONDS,
+            ) from exc
         with self._lock:
             self._parameters[profile_id] = (self._clock(), found)
         return found

@@ -35,6 +35,7 @@ from sectigo_svc.domain.models import CertificateRequest, KeySource, RequestStat
 from sectigo_svc.domain.scheduler import Key
 from sectigo_svc.sectigo import endpoints
 from sectigo_svc.sectigo import errors as sectigo
+from sectigo_svc.sectigo.answers import Answer, classify
 from sectigo_svc.sectigo.batch_status import BatchStatus
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
@@ -218,8 +219,8 @@ class Submitter:
     def _after_failed_send(
         self, request: CertificateRequest, endpoint: endpoints.Endpoint, exc: sectigo.SectigoError
     ) -> Decision:
-        answer = _classify(endpoint, exc)
-        if answer == "REFUSED":
+        answer = classify(endpoint, exc)
+        if answer is Answer.REFUSED:
             if isinstance(exc, sectigo.InsufficientLicences):
                 self._out_of_licences()
                 authority = request.spec.authority_id
@@ -228,7 +229,7 @@ class Submitter:
                 return Finish(RequestState.FAILED, f"Sectigo does not know it: {exc.message}")
             message = exc.message if isinstance(exc, sectigo.SectigoHTTPError) else str(exc)
             return Finish(RequestState.REJECTED, f"Sectigo refused the order: {message}")
-        if answer == "NOT_TAKEN":
+        if answer is Answer.NOT_TAKEN:
             note = f"Sectigo did not take the order ({type(exc).__name__}); it will be sent again"
             self._save(request, send_state=SendState.NOT_TAKEN, reason=note)
             return Retry(note, retry_after(exc))
@@ -316,20 +317,3 @@ def retry_after(exc: BaseException) -> float | None:
     """How long Sectigo (Retry-After) or the client (a held-back call) asked to wait, if at all."""
     value: Any = getattr(exc, "retry_after", None)
     return float(value) if isinstance(value, int | float) and value > 0 else None
-
-
-def _classify(endpoint: endpoints.Endpoint, exc: sectigo.SectigoError) -> str:
-    """Interim: replaced by the answer table."""
-    if isinstance(
-        exc,
-        sectigo.ValidationError
-        | sectigo.InsufficientLicences
-        | sectigo.NotFound
-        | sectigo.UnsupportedMediaType,
-    ):
-        return "REFUSED"
-    if isinstance(exc, sectigo.RateLimited | sectigo.DeadlineExceeded | sectigo.Unauthenticated):
-        return "NOT_TAKEN"
-    if isinstance(exc, sectigo.ConnectionFailed) and not exc.sent:
-        return "NOT_TAKEN"
-    return "IN_DOUBT"

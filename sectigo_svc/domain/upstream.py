@@ -11,6 +11,17 @@ from sectigo_svc.sectigo import errors as sectigo
 
 def translate(exc: sectigo.SectigoError, what: str) -> errors.DomainError:
     """The domain error for a failed Sectigo call made to do ``what`` (e.g. "find")."""
+    if isinstance(exc, sectigo.CredentialsRejected):
+        return errors.Unavailable(
+            f"{what}: Sectigo rejects the service's credentials; operators must fix them",
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, sectigo.Throttled):
+        return errors.Unavailable(
+            f"{what}: Sectigo asked to slow down", retry_after=exc.retry_after
+        )
+    if isinstance(exc, sectigo.HeldBack):
+        return errors.Unavailable(f"{what}: Sectigo is unavailable", retry_after=exc.retry_after)
     if isinstance(exc, sectigo.DeadlineExceeded):
         return errors.DeadlineExceeded(f"{what}: the deadline passed while Sectigo was working")
     if isinstance(exc, sectigo.InsufficientLicences):
