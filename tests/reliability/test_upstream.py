@@ -1,0 +1,155 @@
+"""Sectigo's clock, availability and credentials change under a running service: it keeps its
+promise, says truthfully what is wrong, and recovers by itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+
+from tests.conftest import EmulatorFactory
+from tests.reliability.lab import (
+    KEY_MODES,
+    Backstage,
+    Callers,
+    Scale,
+    assert_promise_kept,
+    judge,
+    settle,
+)
+from tests.reliability.test_pressure import RENEWAL_ROUTES
+from tests.service.conftest import ServiceFactory
+from tests.service.helpers import PASSWORD, health_status, poll
+
+SKEW = 15 * 60
+
+
+@pytest.mark.parametrize("ahead", [True, False], ids=["service-ahead", "service-behind"])
+@pytest.mark.parametrize("key_mode", KEY_MODES)
+def test_clock_skew_costs_no_extra_logins(
+    key_mode: str,
+    ahead: bool,
+    scale: Scale,
+    emulator_factory: EmulatorFactory,
+    service_factory: ServiceFactory,
+) -> None:
+    """Sectigo's clock 15 minutes behind (or ahead of) the service's, 10-minute tokens: the token
+    is judged by when it arrived and how long it lives, so calls do not renew it each time."""
+    emulator = emulator_factory(access_lifetime=600, clock_offset=-SKEW if ahead else SKEW)
+    backstage = Backstage(emulator)
+    service = service_factory(emulator=emulator)
+    callers = Callers(key_mode, "skew")
+    started = time.monotonic()
+
+    ids = callers.issue_all(service.stub(), scale.skew_calls)
+    final, seconds = settle(service.stub(), ids, timeout=60 + 2 * scale.skew_calls)
+
+    renewals = len(backstage.journal(*RENEWAL_ROUTES))
+    calls = len(backstage.journal())
+    side = "ahead of" if ahead else "behind"
+    figures = judge(
+        "clock skew",
+        callers,
+        f"the service's clock 15 minutes {side} Sectigo's; 10-minute tokens",
+        backstage,
+        final,
+        seconds,
+        token_renewals=renewals,
+        sectigo_calls=calls,
+        token_lifetimes=round((time.monotonic() - started) / 600, 2),
+    )
+    assert_promise_kept(figures, scale)
+    assert renewals <= 2, f"{renewals} logins/refreshes for {calls} Sectigo calls"
+
+
+def _health_trace(channel: grpc.Channel, stop: threading.Event, seen: dict[str, set[str]]) -> None:
+    while not stop.is_set():
+        for name in ("", "sectigo"):
+            try:
+                seen[name].add(health_status(channel, name))
+            except grpc.RpcError:
+                seen[name].add("UNREACHABLE")
+        stop.wait(0.2)
+
+
+@pytest.mark.parametrize("key_mode", KEY_MODES)
+def test_a_sectigo_outage_mid_run_loses_nothing_and_keeps_the_pod_in_rotation(
+    key_mode: str, scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
+) -> None:
+    emulator = emulator_factory(issue_delay=1.0)
+    backstage = Backstage(emulator)
+    service = service_factory(emulator=emulator, sectigo_check_interval=0.5)
+    callers = Callers(key_mode, "outage")
+    ids = callers.issue_all(service.stub(), scale.requests)
+    seen: dict[str, set[str]] = {"": set(), "sectigo": set()}
+    stop = threading.Event()
+    channel = service.channel("reader")
+    tracer = threading.Thread(target=_health_trace, args=(channel, stop, seen), daemon=True)
+    tracer.start()
+
+    down = backstage.fault(kind="drop")
+    poll(lambda: True if "NOT_SERVING" in seen["sectigo"] else None, "sectigo health to drop")
+    time.sleep(scale.outage)
+    backstage.remove(down)
+    recovered_at = time.monotonic()
+    poll(lambda: True if service.health("sectigo") == "SERVING" else None, "sectigo to recover")
+    ids.append(callers.issue(service.stub(), callers.request(scale.requests)))
+    final, _ = settle(service.stub(), ids, timeout=120, codes=callers.codes)
+    recovery = time.monotonic() - recovered_at
+    stop.set()
+    tracer.join()
+
+    figures = judge(
+        "Sectigo down mid-run",
+        callers,
+        f"every Sectigo connection dropped for {scale.outage:g} s while requests were under way",
+        backstage,
+        final,
+        recovery,
+        readiness_seen="/".join(sorted(seen[""])),
+        sectigo_health_seen="/".join(sorted(seen["sectigo"])),
+    )
+    assert_promise_kept(figures, scale)
+    assert seen[""] == {"SERVING"}, "a Sectigo outage must not take the pod out of rotation"
+    assert {"SERVING", "NOT_SERVING"} <= seen["sectigo"]
+
+
+@pytest.mark.parametrize("key_mode", KEY_MODES)
+def test_a_wrong_password_for_a_while_causes_no_login_storm_and_heals_by_itself(
+    key_mode: str, scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
+) -> None:
+    emulator = emulator_factory()
+    backstage = Backstage(emulator)
+    service = service_factory(emulator=emulator, login_backoff_initial=1.0, login_backoff_max=8.0)
+    callers = Callers(key_mode, "password")
+    logins_before = len(backstage.journal("login"))
+    # Sectigo changes the account's password and ends every session.
+    backstage.settings(password="rotated-elsewhere")
+    backstage.rotate_signing_key()
+    wrong_from = time.monotonic()
+    ids = callers.issue_all(service.stub(), scale.requests, give_up=scale.wrong_password + 60)
+    remaining = scale.wrong_password - (time.monotonic() - wrong_from)
+    if remaining > 0:
+        time.sleep(remaining)
+    attempts = len(backstage.journal("login")) - logins_before
+    wrong_for = time.monotonic() - wrong_from
+    backstage.settings(password=PASSWORD)
+    fixed_at = time.monotonic()
+    final, _ = settle(service.stub(), ids, timeout=60, codes=callers.codes)
+
+    # One attempt, then at most one per back-off interval (1 s doubling to 8 s).
+    allowed = 2 + sum(1 for k in range(12) if sum(min(8, 2**i) for i in range(k)) < wrong_for)
+    figures = judge(
+        "wrong password, then the right one",
+        callers,
+        f"Sectigo rejects the service's password for {wrong_for:.0f} s (sessions ended)",
+        backstage,
+        final,
+        time.monotonic() - fixed_at,
+        login_attempts_while_wrong=attempts,
+        login_attempts_allowed=allowed,
+    )
+    assert_promise_kept(figures, scale)
+    assert attempts <= allowed, f"{attempts} login attempts in {wrong_for:.0f} s"
