@@ -83,8 +83,9 @@ class OutcomeUnknown(SectigoError):
     """A create, upload or revoke may or may not have taken effect at Sectigo.
 
     Raised instead of retrying when the request may have been processed (read timeout, connection
-    lost after sending, 5xx). Reconcile (e.g. look the batch up by name) before sending again:
-    every issuance spends a paid licence. The original error is the ``__cause__``.
+    lost after sending, 5xx, 409, a 2xx that cannot be read: the ``IN_DOUBT`` answers of
+    :mod:`~sectigo_svc.sectigo.answers`). Reconcile (e.g. look the batch up by name) before
+    sending again: every issuance spends a paid licence. The original error is the ``__cause__``.
     """
 
     def __init__(self, endpoint: str, method: str, reason: str, status: int | None = None) -> None:
@@ -158,11 +159,13 @@ class UnsupportedMediaType(SectigoHTTPError):
 
 
 class RateLimited(SectigoHTTPError):
-    """429: slow down; reads wait ``retry_after`` (or back off) and try again."""
+    """429: slow down. The client's rate gate then holds every call for ``retry_after`` (or the
+    backoff) and sends this one again, orders included: a 429 proves the order was not taken."""
 
 
 class ServerError(SectigoHTTPError):
-    """5xx: Sectigo (or something in front of it) failed; reads retry it, writes do not."""
+    """5xx: Sectigo (or something in front of it) failed; reads retry it, orders become
+    ``OutcomeUnknown``. A 501 (not implemented) is definitive and not retried."""
 
 
 # A held-back call is never told to come back "now": that would only ask the same question again.

@@ -26,6 +26,7 @@ from sectigo_svc.sectigo.errors import (
 )
 from sectigo_svc.sectigo.token_cache import TokenCache
 from sectigo_svc.sectigo.tokens import TokenState
+from tests.sectigo.conftest import ClientFactory, Management
 from tests.sectigo.fakes import (
     PASSWORD,
     USERNAME,
@@ -472,3 +473,15 @@ def test_an_unusable_cache_directory_does_not_stop_logins(tmp_path: Path) -> Non
     store = make_store(auth, clock, make_cache(blocker / "cache"))
     assert store.access_token()
     assert auth.logins == 1
+
+
+def test_a_service_15_minutes_ahead_of_the_emulator_renews_nothing_extra(
+    make_client: ClientFactory, management: Management
+) -> None:
+    management.settings(clock_offset=-900, access_lifetime=600)  # Sectigo 15 min behind us
+    client = make_client()
+    for _ in range(50):
+        assert client.licenses().ordered == 200
+    stats = management.stats()
+    assert (stats["logins"], stats["refreshes"]) == (1, 0)
+    assert stats["requests"]["devices"] == 50
