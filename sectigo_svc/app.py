@@ -32,6 +32,8 @@ from sectigo_svc.store.sqlite import SqliteStore
 
 CATALOG_TTL = 60.0
 READINESS_RETRY_MAX = 30.0
+STORE_CHECK_INTERVAL = 2.0  # seconds between store pings once ready
+SECTIGO_CHECK_DEADLINE = 5.0  # a check slower than this counts as failed
 SCRAPE_DEADLINE = 5.0  # Prometheus's default scrape timeout is 10 s
 
 
@@ -49,6 +51,11 @@ class Application:
                 read_timeout=config.sectigo_timeout,
                 pool_size=config.grpc_workers + config.tracker_workers,
                 token_cache_dir=config.sectigo_token_cache_dir,
+                login_backoff_initial=config.login_backoff_initial,
+                login_backoff_max=config.login_backoff_max,
+                down_after=config.sectigo_down_after,
+                up_after=config.sectigo_up_after,
+                check_interval=config.sectigo_check_interval,
             ),
             credentials,
             observer=self.metrics,
@@ -123,10 +130,21 @@ class Application:
             self.sectigo.close()
             self.store.close()
             raise
+        # Readiness is SERVING when the start-up checks passed, the store answers, and no stop
+        # has begun; every change goes through _publish_readiness under this lock.
+        self._health = threading.Lock()
+        self._started = False
+        self._store_ok = True
+        self._draining = False
+        self._sectigo_up: bool | None = None  # None: not reported yet
         self._stopping = threading.Event()
-        self._serving = threading.Lock()
         self._ready = threading.Event()
-        self._readiness = threading.Thread(target=self._become_ready, name="readiness", daemon=True)
+        self._readiness = threading.Thread(
+            target=self._follow_readiness, name="readiness", daemon=True
+        )
+        self._sectigo_checks = threading.Thread(
+            target=self._check_sectigo, name="sectigo-health", daemon=True
+        )
 
     def _order_params(
         self, request: CertificateRequest, password: str, deadline: Deadline
@@ -164,12 +182,15 @@ class Application:
         resumed = self.tracker.start()
         if self.config.metrics_listen:
             self._metrics_endpoint = self.metrics.serve(self.config.metrics_listen)
+        self.sectigo.availability.subscribe(self._sectigo_changed)
         self.hosted.start()
         self._readiness.start()
+        self._sectigo_checks.start()
         self._log.info("sectigo-svc started", listen=self.address, resumed=resumed)
 
-    def _become_ready(self) -> None:
-        """Turn health SERVING once the store answers and Sectigo accepts the credentials."""
+    def _follow_readiness(self) -> None:
+        """Wait until the store answers and Sectigo accepts the credentials (a bad rollout never
+        becomes ready), then follow the store alone: Sectigo's state is not this pod's."""
         wait = 0.5
         while not self._stopping.is_set():
             try:
@@ -180,30 +201,91 @@ class Application:
                 self._stopping.wait(wait)
                 wait = min(wait * 2, READINESS_RETRY_MAX)
                 continue
-            with self._serving:
-                if self._stopping.is_set():
-                    return
-                self.hosted.set_serving(True)
-                self._ready.set()
+            with self._health:
+                self._started = True
+                self._publish_readiness()
+            self._ready.set()
             self._log.info("ready: serving")
-            return
+            break
+        while not self._stopping.wait(STORE_CHECK_INTERVAL):
+            try:
+                self.store.ping()
+            except Exception as exc:  # any failure means the store cannot serve
+                self._store_changed(False, str(exc))
+            else:
+                self._store_changed(True, "")
+
+    def _store_changed(self, ok: bool, cause: str) -> None:
+        with self._health:
+            if ok == self._store_ok:
+                return
+            self._store_ok = ok
+            self._publish_readiness()
+        if ok:
+            self._log.info("store reachable again: readiness follows")
+        else:
+            self._log.warning("store unreachable: readiness NOT_SERVING", cause=cause)
+
+    def _publish_readiness(self) -> None:
+        """Set readiness from the state; the caller holds ``self._health``."""
+        self.hosted.set_serving(self._started and self._store_ok and not self._draining)
+
+    def _check_sectigo(self) -> None:
+        """Feed Sectigo's availability with a cheap call every ``sectigo_check_interval``."""
+        interval = self.config.sectigo_check_interval
+        deadline = min(self.config.sectigo_timeout, SECTIGO_CHECK_DEADLINE)
+        while True:
+            try:
+                self.sectigo.check(Deadline.after(deadline))
+            except Exception as exc:  # the availability records the failure; it is reported there
+                self._log.debug("sectigo check failed", cause=str(exc))
+            if self._sectigo_up is None:  # later changes arrive through the subscription
+                availability = self.sectigo.availability
+                self._sectigo_changed(availability.up, availability.cause, first=True)
+            if self._stopping.wait(interval):
+                return
+
+    def _sectigo_changed(self, up: bool, cause: str, first: bool = False) -> None:
+        """Report Sectigo's state (health ``sectigo``, metrics) when it changes; ``first``: the
+        state after the first check, unless a change came first. The availability itself logs
+        one line per change (``sectigo unavailable`` / ``sectigo available again``) with
+        ``cause``."""
+        with self._health:
+            if up == self._sectigo_up or (first and self._sectigo_up is not None):
+                return
+            initial = self._sectigo_up is None
+            self._sectigo_up = up
+            self.hosted.set_sectigo(up)
+            self.metrics.sectigo_state(up, changed=not initial)
 
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
 
-    def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING, drain in-flight RPCs for ``grace`` seconds, stop the tracker, close.
-
-        Stopping twice is harmless.
+    def stop(
+        self,
+        grace: float | None = None,
+        prestop: float = 0.0,
+        cut_short: threading.Event | None = None,
+    ) -> None:
+        """Stop in order: readiness NOT_SERVING at once; for ``prestop`` seconds keep serving RPCs
+        (load balancers see NOT_SERVING and move callers away; ``cut_short`` being set ends this
+        early); then refuse new RPCs and drain in-flight ones for ``grace`` seconds (default:
+        ``shutdown_grace``); then stop the tracker and close. Liveness stays SERVING until the
+        drain. Stopping twice is harmless.
         """
-        with self._serving:
-            if self._stopping.is_set():
+        with self._health:
+            if self._draining:
                 return
-            self._stopping.set()
-            self.hosted.set_serving(False)
+            self._draining = True
+            self._publish_readiness()
+        if prestop > 0:
+            self._log.info("stopping: readiness NOT_SERVING, still serving", prestop_s=prestop)
+            (cut_short or threading.Event()).wait(prestop)
+        self._stopping.set()
         self.hosted.stop(self.config.shutdown_grace if grace is None else grace)
-        if self._readiness.is_alive():
-            self._readiness.join()
+        for thread in (self._readiness, self._sectigo_checks):
+            if thread.is_alive():
+                thread.join()
         self.tracker.stop()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.stop()

@@ -65,21 +65,24 @@ def serve(config_file: Path | None, listen: str | None, insecure: bool | None) -
     except (SectigoError, SealingError, StoreError, PolicyError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     app.start()
-    _wait_for_signal()
-    app.stop()
+    again = _wait_for_signal()
+    # Readiness NOT_SERVING for the pre-stop window while RPCs are still served, then the drain;
+    # a second signal ends the window early.
+    app.stop(prestop=config.prestop_seconds, cut_short=again)
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT."""
-    stop = threading.Event()
+def _wait_for_signal() -> threading.Event:
+    """Block until SIGTERM or SIGINT; the event returned is set by the next one."""
+    first, again = threading.Event(), threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
-        stop.set()
+        (again if first.is_set() else first).set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    while not stop.wait(1.0):
+    while not first.wait(1.0):
         pass
+    return again
 
 
 @main.command()
