@@ -26,7 +26,8 @@ from sectigo_svc.devcerts import DevCerts
 from sectigo_svc.domain import errors
 from sectigo_svc.rpc.interceptor import CallInterceptor
 from sectigo_svc.rpc.server import ROLES, SERVICE_NAME, Hosted, TlsFiles, build_server
-from tests.client.conftest import Cli, settings
+from tests.client.conftest import Cli, ClientFactory, settings
+from tests.service.conftest import Service
 
 
 class Throttled(errors.ResourceExhausted):
@@ -174,3 +175,18 @@ def test_sectigo_ca_prints_the_retry_time(scripted: ScriptedServer) -> None:
     assert unavailable.exit_code == 4
     assert "retry after 120 s" in unavailable.stderr
     assert json.loads(exhausted.stderr)["error"]["retry_after"] == 2.5
+
+
+def test_sectigo_throttling_reaches_the_caller_with_its_retry_time(
+    client_factory: ClientFactory, service: Service
+) -> None:
+    service.sectigo.add_fault(kind="throttle", retry_after=120, routes=["profiles"])
+
+    with pytest.raises(Unavailable) as raised:
+        client_factory().profiles(timeout=10)
+
+    assert raised.value.retry_after == pytest.approx(120, abs=1)
+    # One RPC reached the service: the channel did not re-send it before the time asked.
+    registry = service.app.metrics.registry
+    labels = {"method": "ListProfiles", "code": "UNAVAILABLE"}
+    assert registry.get_sample_value("sectigo_svc_rpcs_total", labels) == 1
