@@ -231,14 +231,17 @@ class Application:
         self.hosted.set_serving(self._started and self._store_ok and not self._draining)
 
     def _check_sectigo(self) -> None:
-        """Feed Sectigo's availability with a cheap call every ``sectigo_check_interval``."""
+        """Feed Sectigo's availability with a cheap call every ``sectigo_check_interval``,
+        unless ordinary calls have shown within that interval that Sectigo works."""
         interval = self.config.sectigo_check_interval
         deadline = min(self.config.sectigo_timeout, SECTIGO_CHECK_DEADLINE)
+        availability = self.sectigo.availability
         while True:
-            try:
-                self.sectigo.check(Deadline.after(deadline))
-            except Exception as exc:  # the availability records the failure; it is reported there
-                self._log.debug("sectigo check failed", cause=str(exc))
+            if not availability.up or availability.quiet_for() >= interval:
+                try:
+                    self.sectigo.check(Deadline.after(deadline))
+                except Exception as exc:  # the availability records the failure and reports it
+                    self._log.debug("sectigo check failed", cause=str(exc))
             if self._sectigo_up is None:  # later changes arrive through the subscription
                 availability = self.sectigo.availability
                 self._sectigo_changed(availability.up, availability.cause, first=True)

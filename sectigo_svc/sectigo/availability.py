@@ -52,6 +52,7 @@ class Availability:
         self._rejected: str | None = None
         self._next_trial = 0.0
         self._up_cause = "no failure seen"
+        self._last_answer: float | None = None
 
     @property
     def up(self) -> bool:
@@ -64,6 +65,13 @@ class Availability:
         """A short text without secrets saying why the state is what it is."""
         with self._lock:
             return self._current_cause()
+
+    def quiet_for(self) -> float:
+        """Seconds since Sectigo last answered usefully (infinite if it never did): a checker
+        need not ask while ordinary traffic shows Sectigo working."""
+        with self._lock:
+            last = self._last_answer
+        return float("inf") if last is None else self._clock() - last
 
     def subscribe(self, callback: Subscriber) -> None:
         """Call ``callback(up, cause)`` on every change, in the thread that caused it."""
@@ -107,6 +115,7 @@ class Availability:
                     self._next_trial = self._clock() + self._interval
             else:
                 self._failures = 0
+                self._last_answer = self._clock()
                 if self._unreachable is not None and check:
                     self._checks_ok += 1
                     if self._checks_ok >= self._up_after:

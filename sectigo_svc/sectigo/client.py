@@ -112,12 +112,13 @@ class SectigoClient:
         return self._transport.availability
 
     def check(self, deadline: Deadline | None = None) -> None:
-        """A cheap read (``GET /devices``) that feeds :attr:`availability`; raises on failure.
+        """A cheap read (``GET /organizations/user``, which nothing else calls) that feeds
+        :attr:`availability`; raises on failure.
 
         Sent once, without retries, even while Sectigo counts as down; the rate gate applies.
         """
         with self._transport.checking():
-            self._call(endpoints.DEVICES, json_reply(Licenses.from_json), deadline)
+            self._call(endpoints.ORGANIZATION, json_reply(Organization.from_json), deadline)
 
     def close(self) -> None:
         self._transport.close()

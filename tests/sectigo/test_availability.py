@@ -103,7 +103,7 @@ def test_a_failing_sectigo_is_refused_at_once_until_checks_succeed(
     changes: list[tuple[bool, str]] = []
     client.availability.subscribe(lambda up, cause: changes.append((up, cause)))
     client.login()
-    management.add_fault(kind="error", status=503, routes=["devices"], count=4)
+    management.add_fault(kind="error", status=503, routes=["devices", "organization"], count=4)
     with pytest.raises(ServerError):
         client.licenses()
     assert not client.availability.up and client.availability.cause == "devices: HTTP 503"
@@ -118,7 +118,7 @@ def test_a_failing_sectigo_is_refused_at_once_until_checks_succeed(
     assert client.availability.up
     assert len(client.authorities()) == 2
     requests = management.stats()["requests"]
-    assert (requests["devices"], requests["authorities"]) == (6, 1)
+    assert (requests["devices"], requests["organization"], requests["authorities"]) == (3, 3, 1)
     assert changes == [(False, "devices: HTTP 503"), (True, "checks succeeded")]
 
 
@@ -137,3 +137,13 @@ def test_an_unreachable_sectigo_turns_down_and_checks_still_try() -> None:
         client.authorities()
     with pytest.raises(ConnectionFailed):
         client.check()
+
+
+def test_quiet_for_counts_from_the_last_useful_answer() -> None:
+    clock = FakeClock()
+    availability = Availability(down_after=3, up_after=2, check_interval=5.0, clock=clock)
+    assert availability.quiet_for() == float("inf")
+    availability.record(True, "", check=False)
+    clock.advance(4.0)
+    availability.record(False, "devices: HTTP 503", check=False)
+    assert availability.quiet_for() == 4.0
