@@ -9,6 +9,7 @@ import time
 import grpc
 import pytest
 
+from sectigo_svc.api.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.reliability.lab import (
     KEY_MODES,
@@ -21,7 +22,7 @@ from tests.reliability.lab import (
 )
 from tests.reliability.test_pressure import RENEWAL_ROUTES
 from tests.service.conftest import ServiceFactory
-from tests.service.helpers import PASSWORD, health_status, poll
+from tests.service.helpers import PASSWORD, failure, health_status, poll
 
 SKEW = 15 * 60
 
@@ -120,36 +121,48 @@ def test_a_sectigo_outage_mid_run_loses_nothing_and_keeps_the_pod_in_rotation(
 def test_a_wrong_password_for_a_while_causes_no_login_storm_and_heals_by_itself(
     key_mode: str, scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
 ) -> None:
-    emulator = emulator_factory()
+    """Requests are under way when Sectigo starts refusing the service's password (and ends its
+    sessions): logins back off, calls that need Sectigo fail fast saying why, and everything
+    finishes once the password works again, without a restart."""
+    emulator = emulator_factory(stuck=True)
     backstage = Backstage(emulator)
     service = service_factory(emulator=emulator, login_backoff_initial=1.0, login_backoff_max=8.0)
+    stub = service.stub()
     callers = Callers(key_mode, "password")
+    ids = callers.issue_all(stub, scale.requests)
     logins_before = len(backstage.journal("login"))
-    # Sectigo changes the account's password and ends every session.
     backstage.settings(password="rotated-elsewhere")
     backstage.rotate_signing_key()
     wrong_from = time.monotonic()
-    ids = callers.issue_all(service.stub(), scale.requests, give_up=scale.wrong_password + 60)
+    poll(lambda: True if service.health("sectigo") == "NOT_SERVING" else None, "sectigo down")
+    asked = time.monotonic()
+    refused = failure(lambda: stub.GetLicenses(pb.GetLicensesRequest(), timeout=20))
+    answered_in = time.monotonic() - asked
     remaining = scale.wrong_password - (time.monotonic() - wrong_from)
     if remaining > 0:
         time.sleep(remaining)
     attempts = len(backstage.journal("login")) - logins_before
     wrong_for = time.monotonic() - wrong_from
-    backstage.settings(password=PASSWORD)
+    backstage.settings(password=PASSWORD, stuck=False)
     fixed_at = time.monotonic()
-    final, _ = settle(service.stub(), ids, timeout=60, codes=callers.codes)
+    final, _ = settle(stub, ids, timeout=60, codes=callers.codes)
 
     # One attempt, then at most one per back-off interval (1 s doubling to 8 s).
-    allowed = 2 + sum(1 for k in range(12) if sum(min(8, 2**i) for i in range(k)) < wrong_for)
+    allowed = 2 + sum(1 for k in range(40) if sum(min(8, 2**i) for i in range(k)) < wrong_for)
     figures = judge(
         "wrong password, then the right one",
         callers,
-        f"Sectigo rejects the service's password for {wrong_for:.0f} s (sessions ended)",
+        f"Sectigo refuses the service's password for {wrong_for:.0f} s and ends its sessions",
         backstage,
         final,
         time.monotonic() - fixed_at,
         login_attempts_while_wrong=attempts,
         login_attempts_allowed=allowed,
+        refused_rpc_seconds=round(answered_in, 2),
     )
     assert_promise_kept(figures, scale)
     assert attempts <= allowed, f"{attempts} login attempts in {wrong_for:.0f} s"
+    assert refused.code == grpc.StatusCode.UNAVAILABLE
+    assert "credentials" in refused.details and "retry-after-ms" in refused.trailers
+    assert answered_in < 2.0, "a call that needs Sectigo must fail fast while it refuses us"
+    assert PASSWORD not in refused.details
