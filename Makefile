@@ -12,7 +12,7 @@ PROTOS := $(shell find protos -name '*.proto')
 PROTOC = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos \
 	--python_out=$(1) --grpc_python_out=$(1) --mypy_out=$(1) --mypy_grpc_out=$(1) $(PROTOS)
 
-.PHONY: install system-deps lint protos protos-check docs test run emulator compose-certs bench clean
+.PHONY: install system-deps lint protos protos-check docs test reliability run emulator compose-certs bench clean
 
 install: $(STAMP)
 
@@ -44,6 +44,18 @@ lint: install protos-check
 
 test: lint
 	$(BIN)/pytest -n 2
+
+# The reliability suite at full size (minutes to an hour); writes docs/reliability.md from its
+# figures. Sizes: RELIABILITY_REQUESTS, _TRIALS, _CONCURRENT, _OUTAGE, _WRONG_PASSWORD,
+# _SKEW_CALLS, _READ_TIMEOUTS (see tests/reliability/lab.py), e.g.
+# `RELIABILITY_CONCURRENT=300 make reliability`. `make test` runs it small.
+RELIABILITY_RESULTS := $(STATE)/reliability.jsonl
+reliability: install
+	mkdir -p $(STATE) && rm -f $(RELIABILITY_RESULTS)
+	RELIABILITY_SCALE=long RELIABILITY_RESULTS=$(CURDIR)/$(RELIABILITY_RESULTS) \
+		$(BIN)/pytest tests/reliability -n 2 --timeout 3600; status=$$?; \
+	$(BIN)/python -m tests.reliability.report $(RELIABILITY_RESULTS) > docs/reliability.md.new && \
+	mv docs/reliability.md.new docs/reliability.md; exit $$status
 
 emulator: install
 	$(BIN)/sectigo-svc emulator --host 127.0.0.1 --port $(EMULATOR_PORT) \

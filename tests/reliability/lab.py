@@ -129,7 +129,7 @@ def record(figures: Figures, scale: Scale) -> None:
     path = os.environ.get(RESULTS_ENV)
     if not path:
         return
-    line = json.dumps(figures.to_json() | {"scale": scale.name}) + "\n"
+    line = json.dumps(figures.to_json() | {"scale": asdict(scale)}) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, line.encode())
