@@ -72,9 +72,10 @@ compose-certs: install
 		--host ::1 --host service
 	mkdir -p $(STATE)/compose/emulator $(STATE)/compose/service
 
-# Regenerate docs/settings.md from the settings object (a test checks it is current).
+# Regenerate docs/settings.md and docs/sectigo-answers.md from the code (a test checks both).
 docs: install
 	$(BIN)/sectigo-svc settings > docs/settings.md
+	$(BIN)/sectigo-svc answers > docs/sectigo-answers.md
 
 bench: install
 	$(BIN)/python bench/bench_client.py

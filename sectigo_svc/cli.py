@@ -20,6 +20,7 @@ from sectigo_svc.devstack import start_dev_stack, usage
 from sectigo_svc.emulator.cli import emulator
 from sectigo_svc.healthcheck import probe
 from sectigo_svc.sealing import SealingError
+from sectigo_svc.sectigo.answers import render_page
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.errors import SectigoError
 from sectigo_svc.store.base import StoreError
@@ -159,6 +160,12 @@ def backup(destination: Path, config_file: Path | None) -> None:
 def settings() -> None:
     """Print every setting (variable, TOML key, default, meaning) as Markdown."""
     click.echo(settings_markdown(), nl=False)
+
+
+@main.command()
+def answers() -> None:
+    """Print what each Sectigo answer means for each endpoint (docs/sectigo-answers.md)."""
+    click.echo(render_page(), nl=False)
 
 
 @main.command("dev-certs")

@@ -59,3 +59,6 @@ PROFILE_PARAMETERS = Endpoint(
 ORGANIZATION = Endpoint("organization", "GET", "/api/v1/organizations/user")
 FIND = Endpoint("find", "POST", "/api/v1/certificates/find")
 REVOKE = Endpoint("revoke", "POST", "/api/v1/certificates/{profile_id}/revoke", mutating=True)
+
+ALL: tuple[Endpoint, ...] = tuple(v for v in tuple(globals().values()) if isinstance(v, Endpoint))
+"""Every endpoint above, in the order defined."""

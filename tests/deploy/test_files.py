@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from sectigo_svc.config import ENV_PREFIX, ServiceConfig, settings_markdown
+from sectigo_svc.sectigo.answers import render_page
 from sectigo_svc.sectigo.config import Environment
 from sectigo_svc.sectigo.guard import check_environment
 from tests.deploy.dockerfile import Stage, parse
@@ -204,7 +205,8 @@ def test_the_service_and_disruption_budget_select_the_pods() -> None:
     assert ports["grpc"] == "grpc"
 
 
-def test_the_settings_documentation_matches_the_settings_object() -> None:
+def test_the_generated_documentation_matches_the_code() -> None:
     assert (ROOT / "docs" / "settings.md").read_text() == settings_markdown(), "run make docs"
+    assert (ROOT / "docs" / "sectigo-answers.md").read_text() == render_page(), "run make docs"
     for variable in SETTINGS:
         assert f"`{variable}`" in settings_markdown()
