@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import grpc
 from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2  # type: ignore[import-untyped]  # .pyi, no py.typed
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 FIELD_TRAILER = "sectigo-svc-field"

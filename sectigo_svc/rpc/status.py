@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
-from google.rpc import (  # type: ignore[import-untyped]  # ships .pyi without py.typed
+from google.rpc import (
     error_details_pb2,
     status_pb2,
 )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from sectigo_client import CertificateAuthorityClient, ResourceExhausted, Unavailable
