@@ -140,7 +140,9 @@ def test_concurrent_issuances_under_a_fault_mix_with_slow_orders_and_short_token
             future.result()
     backstage.clear()  # the faults end; what matters now is that everything finishes
     for callers in everyone.values():
-        final, _ = settle(service.stub(), callers.batch_names, timeout=120, codes=callers.codes)
+        final, _ = settle(
+            service.stub(), callers.batch_names, timeout=120 + scale.concurrent, codes=callers.codes
+        )
         elapsed = time.monotonic() - started
         renewals = len(backstage.journal(*RENEWAL_ROUTES))
         figures = judge(
