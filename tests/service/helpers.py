@@ -303,12 +303,21 @@ class EmulatorApi:
         found: list[dict[str, Any]] = reply.json()
         return found
 
-    def create_batch(self, common_name: str, password: str, authority_id: int = 1) -> int:
-        """Order a server-key certificate directly, as another Sectigo user would; the batch id."""
+    def create_batch(
+        self, common_name: str, password: str, authority_id: int = 1, batch_name: str = ""
+    ) -> int:
+        """Order a server-key certificate directly, as another Sectigo user would; the batch id.
+
+        The batch is named after the common name unless ``batch_name`` is given."""
         params = {"commonName": common_name, "dNSName": common_name, "pkcs12Password": password}
+        body = {
+            "authorityId": authority_id,
+            "batchName": batch_name or common_name,
+            "profileParams": params,
+        }
         reply = requests.put(
             f"{self.api_url}/api/v1/batches/createSingleCertBatch",
-            json={"authorityId": authority_id, "batchName": common_name, "profileParams": params},
+            json=body,
             headers=self._bearer(),
             timeout=HTTP_TIMEOUT,
         )
