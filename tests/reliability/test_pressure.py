@@ -115,7 +115,9 @@ def test_concurrent_issuances_under_a_fault_mix_with_slow_orders_and_short_token
     scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
 ) -> None:
     read_timeout, lifetime = 2.0, 3
-    emulator = emulator_factory(access_lifetime=lifetime, refresh_lifetime=3600)
+    emulator = emulator_factory(
+        access_lifetime=lifetime, refresh_lifetime=3600, balances=((1, 2 * scale.concurrent),)
+    )
     backstage = Backstage(emulator)
     service = service_factory(
         emulator=emulator, sectigo_timeout=read_timeout, quarantine=read_timeout + 6
