@@ -6,7 +6,11 @@ import contextlib
 from collections.abc import Iterator
 
 from sectigo_svc.domain import errors
+from sectigo_svc.sectigo import endpoints
 from sectigo_svc.sectigo import errors as sectigo
+
+LIST_404_RETRY_SECONDS = 1.0
+_NAMING = frozenset(e.name for e in endpoints.ALL if "{" in e.path or e is endpoints.FIND)
 
 
 def translate(exc: sectigo.SectigoError, what: str) -> errors.DomainError:
@@ -26,6 +30,12 @@ def translate(exc: sectigo.SectigoError, what: str) -> errors.DomainError:
         return errors.DeadlineExceeded(f"{what}: the deadline passed while Sectigo was working")
     if isinstance(exc, sectigo.InsufficientLicences):
         return errors.ResourceExhausted(f"{what}: no licences left at Sectigo")
+    if isinstance(exc, sectigo.NotFound) and not _names_an_object(exc.endpoint):
+        # A 404 for a list or an account read names nothing the caller could have got wrong.
+        return errors.Unavailable(
+            f"{what}: Sectigo answered 404 for a read that names nothing; try again",
+            retry_after=LIST_404_RETRY_SECONDS,
+        )
     if isinstance(exc, sectigo.NotFound):
         return errors.NotFound(f"{what}: Sectigo does not know it")
     if isinstance(exc, sectigo.ValidationError):
@@ -35,6 +45,11 @@ def translate(exc: sectigo.SectigoError, what: str) -> errors.DomainError:
     if isinstance(exc, sectigo.ConnectionFailed | sectigo.OutcomeUnknown):
         return errors.Unavailable(f"{what}: Sectigo could not be reached")
     return errors.Unavailable(f"{what}: Sectigo cannot be used now ({type(exc).__name__})")
+
+
+def _names_an_object(endpoint: str) -> bool:
+    """Whether a call of ``endpoint`` names a batch, profile, authority or certificate."""
+    return endpoint in _NAMING
 
 
 @contextlib.contextmanager
