@@ -24,7 +24,7 @@ the others are logged as an error and counted, and docs/operations.md says what 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,7 +258,7 @@ class Submitter:
             return None
         chosen = min(matches, key=lambda b: (b.status in REFUSED_STATES, b.batch_id))
         if len(matches) > 1:
-            self._report_duplicates(request, chosen, matches)
+            self.report_duplicates(request, chosen.batch_id, (b.batch_id for b in matches))
         return chosen
 
     def batches_named(self, request: CertificateRequest, deadline: Deadline) -> list[BatchResponse]:
@@ -291,12 +291,14 @@ class Submitter:
             return
         chosen = next((b for b in matches if b.batch_id == request.batch_id), None)
         if chosen is not None and len(matches) > 1:
-            self._report_duplicates(request, chosen, matches)
+            self.report_duplicates(request, chosen.batch_id, (b.batch_id for b in matches))
 
-    def _report_duplicates(
-        self, request: CertificateRequest, chosen: BatchResponse, matches: list[BatchResponse]
+    def report_duplicates(
+        self, request: CertificateRequest, used: int, batch_ids: Iterable[int]
     ) -> None:
-        surplus = [b.batch_id for b in matches if b.batch_id != chosen.batch_id]
+        """Log (at error level, once per surplus batch) and count the batches under the request's
+        name other than ``used``."""
+        surplus = sorted({batch_id for batch_id in batch_ids if batch_id != used})
         new = [batch_id for batch_id in surplus if batch_id not in self._reported]
         if not new:
             return
@@ -307,7 +309,7 @@ class Submitter:
             owner=request.owner,
             request_id=request.request_id,
             batch_name=request.batch_name,
-            used_batch_id=chosen.batch_id,
+            used_batch_id=used,
             surplus_batch_ids=surplus,
             action="see docs/operations.md, 'Duplicate batches'",
         )

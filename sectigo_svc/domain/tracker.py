@@ -76,6 +76,8 @@ class Tracker:
         self._log = structlog.get_logger("sectigo_svc.tracker")
         self._jitter = random.Random()  # noqa: S311 - spreading polls, not cryptography
         self._checks: dict[Key, int] = {}
+        # Finished requests sent more than once, to be looked up once more after the quarantine.
+        self._late_checks: set[Key] = set()
         self._scheduler = Scheduler(self._step_safely, settings.workers, "tracker")
         self._submitter = Submitter(
             sectigo_client,
@@ -140,6 +142,10 @@ class Tracker:
         (or already has) is never abandoned; it fails only when it is still unfinished.
         """
         request = self._store.get(*key)
+        if request is not None and key in self._late_checks:
+            self._late_checks.discard(key)
+            self._submitter.check_duplicates(request, Deadline.after(self._settings.step_timeout))
+            return None
         if request is None or request.state.terminal:
             return None
         age = (self._clock() - request.created_at).total_seconds()
@@ -231,7 +237,12 @@ class Tracker:
             found = None
             self._log.info("batch lookup failed", batch_id=request.batch_id, error=str(exc))
         if found is not None and found.batch_id != request.batch_id:
-            return self._adopt(request, found, "found")
+            # Sectigo named our batch, and lists another under the same name: two batches.
+            used = min(found.batch_id, request.batch_id)
+            self._submitter.report_duplicates(request, used, (found.batch_id, request.batch_id))
+            if used == found.batch_id:
+                return self._adopt(request, found, "found")
+            return self._backoff(request.key)
         if expired:
             self._give_up(request, f"Sectigo answers 404 for batch {request.batch_id}")
             return None
@@ -320,4 +331,8 @@ class Tracker:
             batch_id=request.batch_id,
             serial=format(leaf.serial_number, "X"),
         )
+        if request.submit_attempts != 1:
+            # An earlier send may still become visible at Sectigo: look once more, later.
+            self._late_checks.add(request.key)
+            return self._settings.quarantine
         return None
