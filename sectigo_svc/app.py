@@ -56,6 +56,7 @@ class Application:
                 down_after=config.sectigo_down_after,
                 up_after=config.sectigo_up_after,
                 check_interval=config.sectigo_check_interval,
+                calls_probe=False,  # the checker below asks Sectigo while it is down
             ),
             credentials,
             observer=self.metrics,

@@ -17,7 +17,13 @@ import grpc
 import structlog
 
 from sectigo_svc.authz import Identity, IdentityError, Policy, Role, identity_from_pem
-from sectigo_svc.domain.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from sectigo_svc.domain.errors import (
+    DeadlineExceeded,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
 from sectigo_svc.domain.service import Caller
 from sectigo_svc.rpc import calls
 from sectigo_svc.rpc.status import INTERNAL_MESSAGE, Outcome, outcome_of
@@ -25,6 +31,10 @@ from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.store.base import StoreError
 
 INSECURE_IDENTITY = "anonymous"
+# When the service's own cap on upstream work ran out before the caller's deadline: come back after.
+UPSTREAM_RETRY_SECONDS = 1.0
+# Less time than this left for the caller means its own deadline is what ran out.
+CALLER_DEADLINE_SLACK = 0.05
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
 
@@ -119,6 +129,17 @@ class CallInterceptor(_Interceptor):
             raise Unauthenticated(f"the client certificate names no identity: {exc}") from exc
 
     def _fail(self, exc: Exception, context: grpc.ServicerContext) -> Outcome:
+        remaining = context.time_remaining()
+        if isinstance(exc, DeadlineExceeded) and (
+            remaining is None or remaining > CALLER_DEADLINE_SLACK
+        ):
+            # The service's cap on upstream work ran out, not the caller's deadline: Sectigo is
+            # too slow now, which the caller should hear as such, with a time to come back.
+            exc = Unavailable(
+                f"{exc.message} (Sectigo did not answer within the service's limit of "
+                f"{self._max_upstream:g} s)",
+                retry_after=UPSTREAM_RETRY_SECONDS,
+            )
         outcome = outcome_of(exc)
         if outcome is None:
             self._log.exception("rpc failed unexpectedly")

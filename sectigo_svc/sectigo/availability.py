@@ -36,12 +36,14 @@ class Availability:
         down_after: int = 3,
         up_after: int = 2,
         check_interval: float = 30.0,
+        calls_probe: bool = True,
         clock: MonotonicClock = time.monotonic,
         logger: Any = None,
     ) -> None:
         self._down_after = down_after
         self._up_after = up_after
         self._interval = check_interval
+        self._calls_probe = calls_probe
         self._clock = clock
         self._log = logger if logger is not None else structlog.get_logger("sectigo_svc.sectigo")
         self._lock = threading.Lock()
@@ -82,12 +84,16 @@ class Availability:
         """Before a call that is not a check: raise ``SectigoUnavailable`` while DOWN.
 
         Returns True when the call is let through as a check instead: the first one once
-        ``check_interval`` has passed since Sectigo went down or since the last such call.
+        ``check_interval`` has passed since Sectigo went down or since the last such call (only
+        with ``calls_probe``; without it, only explicit checks reach Sectigo while it is down).
         """
         with self._lock:
             if self._unreachable is None:
                 return False
             now = self._clock()
+            if not self._calls_probe:
+                # Explicit checks run every interval: the next one may bring Sectigo back.
+                raise SectigoUnavailable(endpoint, self._interval, self._unreachable)
             if now >= self._next_trial:
                 self._next_trial = now + self._interval
                 return True

@@ -48,7 +48,8 @@ class SectigoConfig:
     at ``login_backoff_initial`` seconds and doubling up to ``login_backoff_max``. Sectigo counts
     as down after ``down_after`` consecutive failed attempts and as up again after ``up_after``
     consecutive successful checks; while it is down, calls are refused for ``check_interval``
-    seconds at a time (then one call is let through as a check).
+    seconds at a time (then one call is let through as a check, unless ``calls_probe`` is False
+    because something else calls :meth:`SectigoClient.check` regularly).
     """
 
     endpoint: str = PRODUCTION_ENDPOINT
@@ -72,6 +73,7 @@ class SectigoConfig:
     down_after: int = 3
     up_after: int = 2
     check_interval: float = 30.0
+    calls_probe: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.environment, Environment):

@@ -117,6 +117,7 @@ class Transport:
             down_after=config.down_after,
             up_after=config.up_after,
             check_interval=config.check_interval,
+            calls_probe=config.calls_probe,
             clock=clock,
             logger=self._log,
         )

@@ -147,3 +147,18 @@ def test_quiet_for_counts_from_the_last_useful_answer() -> None:
     clock.advance(4.0)
     availability.record(False, "devices: HTTP 503", check=False)
     assert availability.quiet_for() == 4.0
+
+
+def test_without_calls_probing_only_checks_reach_a_sectigo_that_is_down() -> None:
+    clock = FakeClock()
+    availability = Availability(
+        down_after=1, up_after=1, check_interval=5.0, calls_probe=False, clock=clock
+    )
+    availability.record(False, "devices: ConnectionError", check=False)
+    for _ in range(3):
+        clock.advance(6.0)  # past the interval: with probing, this call would be let through
+        with pytest.raises(SectigoUnavailable) as refused:
+            availability.admit("authorities")
+        assert refused.value.retry_after == 5.0
+    availability.record(True, "", check=True)
+    assert availability.up and availability.admit("authorities") is False
