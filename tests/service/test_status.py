@@ -85,6 +85,7 @@ def test_sectigo_down_is_unavailable(service_factory: ServiceFactory) -> None:
 
     assert down.code == grpc.StatusCode.UNAVAILABLE
     assert "Sectigo" in down.details
+    assert int(down.trailers["retry-after-ms"]) > 0, "every UNAVAILABLE says when to come back"
 
 
 def test_the_callers_deadline_bounds_the_upstream_work(
@@ -107,6 +108,23 @@ def test_the_callers_deadline_bounds_the_upstream_work(
     calls = [e for e in lines if e.get("event") == "rpc" and e.get("rpc") == "GetLicenses"]
     assert calls[0]["code"] == "DEADLINE_EXCEEDED", calls
     assert calls[0]["duration_ms"] < 2000
+
+
+def test_sectigo_slower_than_the_services_own_limit_is_unavailable_with_a_retry_time(
+    service_factory: ServiceFactory,
+) -> None:
+    """The caller allows 15 s, the service caps upstream work at twice its 1.5 s read timeout:
+    Sectigo hanging is UNAVAILABLE with a time to come back, not the caller's DEADLINE_EXCEEDED."""
+    service = service_factory(sectigo_timeout=1.5, quarantine=3.0)
+    service.sectigo.add_fault(kind="hang", routes=["devices"], hang_seconds=8, count=2)
+    started = time.monotonic()
+
+    slow = failure(lambda: service.stub().GetLicenses(pb.GetLicensesRequest(), timeout=15))
+
+    assert slow.code == grpc.StatusCode.UNAVAILABLE
+    assert "limit of 3 s" in slow.details
+    assert int(slow.trailers["retry-after-ms"]) > 0
+    assert time.monotonic() - started < 6
 
 
 def test_sectigo_throttling_is_unavailable_with_retry_info(service: Service) -> None:
