@@ -17,6 +17,7 @@ from tests.reliability.lab import (
 from tests.service.conftest import ServiceFactory
 
 ORDER_ROUTE = {"server-key": "create_batch", "csr": "upload_batch"}
+BURST = 4
 READ_ROUTES = (
     "list_batches",
     "batch_detail",
@@ -65,13 +66,13 @@ def test_bursts_of_404_and_5xx_on_every_read_lose_nothing(
     backstage = Backstage(emulator)
     service = service_factory(emulator=emulator)
     for route in READ_ROUTES:
-        backstage.fault(kind="error", status=404, routes=[route], count=2 * scale.requests)
-        backstage.fault(kind="error", status=503, routes=[route], count=2 * scale.requests)
+        backstage.fault(kind="error", status=404, routes=[route], count=BURST)
+        backstage.fault(kind="error", status=503, routes=[route], count=BURST)
     callers = Callers(key_mode, "bursts")
-    ids = callers.issue_all(service.stub(), scale.requests)
+    ids = callers.issue_all(service.stub(), scale.requests, give_up=120)
 
     final, seconds = settle(service.stub(), ids, timeout=60 + 5 * scale.requests)
 
-    injected = f"{2 * scale.requests} x 404 then {2 * scale.requests} x 503 on each read route"
+    injected = f"{BURST} x 404 then {BURST} x 503 on each read route"
     figures = judge("404 and 5xx bursts on reads", callers, injected, backstage, final, seconds)
     assert_promise_kept(figures, scale)
