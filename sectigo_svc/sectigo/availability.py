@@ -7,7 +7,8 @@ any other HTTP answer proves Sectigo works (2xx, 4xx, 429: it is reachable, just
 (``SectigoClient.check``) and one call let through every ``check_interval`` seconds as a check of
 its own. After ``up_after`` consecutive successful checks it turns UP again. Credentials that
 Sectigo rejected count as DOWN too (calls then fail at once in the credential store with
-``CredentialsRejected``), until a login succeeds.
+``CredentialsRejected``), until a login succeeds; so does a 429 asking every call to wait longer
+than ``check_interval`` (the rate gate refuses calls meanwhile), until an answer after the wait.
 
 Subscribers hear of every change as ``(up, cause)``; one log line is written per change.
 """
@@ -55,6 +56,8 @@ class Availability:
         self._next_trial = 0.0
         self._up_cause = "no failure seen"
         self._last_answer: float | None = None
+        self._throttled: str | None = None
+        self._throttled_until = 0.0
 
     @property
     def up(self) -> bool:
@@ -122,12 +125,26 @@ class Availability:
             else:
                 self._failures = 0
                 self._last_answer = self._clock()
+                if self._throttled is not None and self._last_answer >= self._throttled_until:
+                    self._throttled = None
                 if self._unreachable is not None and check:
                     self._checks_ok += 1
                     if self._checks_ok >= self._up_after:
                         self._unreachable = None
                         self._checks_ok = 0
             change = self._changed(before, "checks succeeded" if ok else cause)
+        self._announce(change)
+
+    def throttled(self, seconds: float, cause: str) -> None:
+        """Sectigo asked (429) that every call wait ``seconds``. A wait longer than the check
+        interval counts as DOWN, until an answer after it proves Sectigo takes calls again."""
+        if seconds <= self._interval:
+            return
+        with self._lock:
+            before = self._is_up()
+            self._throttled = cause
+            self._throttled_until = max(self._throttled_until, self._clock() + seconds)
+            change = self._changed(before, cause)
         self._announce(change)
 
     def credentials_rejected(self, cause: str) -> None:
@@ -149,10 +166,10 @@ class Availability:
         self._announce(change)
 
     def _is_up(self) -> bool:
-        return self._unreachable is None and self._rejected is None
+        return self._unreachable is None and self._rejected is None and self._throttled is None
 
     def _current_cause(self) -> str:
-        return self._rejected or self._unreachable or self._up_cause
+        return self._rejected or self._unreachable or self._throttled or self._up_cause
 
     def _changed(self, before: bool, cause: str) -> tuple[bool, str, tuple[Subscriber, ...]] | None:
         """With the lock held: the change to announce, if the state flipped."""

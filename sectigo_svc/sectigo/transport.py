@@ -295,8 +295,10 @@ class Transport:
                     error = error_from_response(response, endpoint, secrets)
                     if isinstance(error, RateLimited):
                         wait = error.retry_after
-                        self._gate.close(
-                            self._backoff.delay(attempt) if wait is None else wait, endpoint.name
+                        held = self._backoff.delay(attempt) if wait is None else wait
+                        self._gate.close(held, endpoint.name)
+                        self._availability.throttled(
+                            held, f"{endpoint.name}: HTTP 429, every call held for {held:g} s"
                         )
                     raise error
                 return handle(response)

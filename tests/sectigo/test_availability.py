@@ -162,3 +162,20 @@ def test_without_calls_probing_only_checks_reach_a_sectigo_that_is_down() -> Non
         assert refused.value.retry_after == 5.0
     availability.record(True, "", check=True)
     assert availability.up and availability.admit("authorities") is False
+
+
+def test_a_429_holding_calls_longer_than_the_check_interval_counts_as_down() -> None:
+    clock = FakeClock()
+    availability = Availability(down_after=3, up_after=2, check_interval=5.0, clock=clock)
+    changes: list[tuple[bool, str]] = []
+    availability.subscribe(lambda up, cause: changes.append((up, cause)))
+    availability.throttled(4.0, "create_batch: HTTP 429")  # shorter than a check: still up
+    assert availability.up
+    availability.throttled(3600.0, "create_batch: HTTP 429, every call held for 3600 s")
+    assert not availability.up and "3600" in availability.cause
+    availability.record(True, "", check=False)  # the 429 itself proves nothing more
+    assert not availability.up
+    clock.advance(3600.0)
+    availability.record(True, "", check=True)
+    assert availability.up
+    assert [up for up, _ in changes] == [False, True]

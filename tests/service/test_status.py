@@ -136,6 +136,24 @@ def test_sectigo_throttling_is_unavailable_with_retry_info(service: Service) -> 
     assert throttled.trailers.get("retry-after-ms") == "1000"
 
 
+def test_a_long_retry_after_shows_on_the_sectigo_health_service_not_on_readiness(
+    service: Service,
+) -> None:
+    """One 429 asking every call to wait an hour: calls fail fast saying so, Sectigo's health
+    says so too, and the pod stays in rotation."""
+    service.sectigo.add_fault(kind="throttle", retry_after=3600, routes=["profiles"], count=1)
+
+    throttled = failure(lambda: service.stub().ListProfiles(pb.ListProfilesRequest(), timeout=10))
+
+    assert throttled.code == grpc.StatusCode.UNAVAILABLE
+    assert 3500_000 < int(throttled.trailers["retry-after-ms"]) <= 3600_000
+    poll(lambda: True if service.health("sectigo") == "NOT_SERVING" else None, "sectigo down")
+    assert service.health() == "SERVING"
+    later = failure(lambda: service.stub().GetLicenses(pb.GetLicensesRequest(), timeout=10))
+    assert later.code == grpc.StatusCode.UNAVAILABLE and "slow down" in later.details
+    assert service.sectigo.requests_to("devices") == 0, "held back, not sent"
+
+
 def test_rpcs_beyond_the_concurrency_limit_are_shed(service_factory: ServiceFactory) -> None:
     service = service_factory(max_concurrent_rpcs=2)
     sectigo = service.sectigo
