@@ -7,7 +7,7 @@ the last send could have reached Sectigo, that the earlier send never became a b
 
 - ``NEVER``: nothing has left. The attempt is recorded (and synced) before the order is sent, so
   the store proves it; only a store restored from a backup cannot, and there every request it held
-  starts in doubt. Right after a start, a never-sent request is still looked up once first.
+  starts in doubt. Right after a start, every unfinished request is still looked up once first.
 - ``SENDING``: the attempt is recorded and the order is on its way. A step that finds this state
   was not the sender: the sender died (``kill -9``), so the outcome is unknown, as ``IN_DOUBT``.
 - ``IN_DOUBT``: the outcome is unknown (read timeout, reset after the body left, a 5xx, a crash, a
@@ -112,7 +112,7 @@ class Submitter:
         self._reported: set[int] = set()
 
     def resume(self, requests: list[CertificateRequest]) -> None:
-        """At start: never-sent requests are looked up once before their first order."""
+        """At start: every unfinished request is looked up once before its next order."""
         self._unverified |= {r.key for r in requests if r.state is RequestState.PENDING}
 
     def phase(self, request: CertificateRequest) -> SendState:
@@ -139,9 +139,7 @@ class Submitter:
 
     def step(self, request: CertificateRequest, deadline: Deadline, expired: bool) -> Decision:
         phase = self.phase(request)
-        must_look = phase is SendState.IN_DOUBT or (
-            phase is SendState.NEVER and request.key in self._unverified
-        )
+        must_look = phase is SendState.IN_DOUBT or request.key in self._unverified
         if must_look:
             try:
                 found = self.find(request, deadline)
