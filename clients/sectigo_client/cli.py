@@ -1,7 +1,8 @@
 """``sectigo-ca``: issue, follow, download and revoke certificates from the command line.
 
 Connection settings come from ``--target/--cert/--key/--ca`` or the ``SECTIGO_CA_*`` variables.
-Results go to stdout (``--json``: JSON; else tables), progress and errors to stderr. Exit codes:
+Results go to stdout (``--json``: JSON; else tables), progress and errors to stderr. ``--json`` may
+stand before the subcommand or among its own options. Exit codes:
 
 == =========================================================================================
 0  success
@@ -43,9 +44,33 @@ def _states(
 
 _STATE_NAMES = [s.value for s in RequestState if s is not RequestState.UNSPECIFIED]
 _owner = click.option("--owner", default="", help="Another identity's request (admins only).")
+_JSON_HELP = "Machine-readable JSON output."
 
 
-@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _json_after_subcommand(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    session = ctx.find_object(Session)
+    if value and session is not None:
+        session.json = True
+
+
+class _Commands(CommandGroup):
+    """Gives every subcommand its own ``--json``, the same switch as the global one."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(p.name == "json" for p in cmd.params):
+            cmd.params.append(
+                click.Option(
+                    ["--json"],
+                    is_flag=True,
+                    expose_value=False,
+                    callback=_json_after_subcommand,
+                    help=_JSON_HELP,
+                )
+            )
+        super().add_command(cmd, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--target", envvar=ENV_TARGET, help=f"Service host:port [{ENV_TARGET}].")
 @click.option("--cert", envvar=ENV_CERT, help=f"Client certificate, PEM file [{ENV_CERT}].")
 @click.option("--key", envvar=ENV_KEY, help=f"Client private key, PEM file [{ENV_KEY}].")
@@ -58,7 +83,7 @@ _owner = click.option("--owner", default="", help="Another identity's request (a
     envvar="SECTIGO_CA_TIMEOUT",
     help="Deadline of each call, seconds [SECTIGO_CA_TIMEOUT].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @click.version_option(package_name="sectigo-svc")
 @click.pass_context
 def main(
