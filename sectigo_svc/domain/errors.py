@@ -6,6 +6,17 @@ log, not into these messages.
 
 from __future__ import annotations
 
+# How much of a caller's own text an error message may quote, in characters.
+ECHO_LIMIT = 200
+
+
+def quoted(value: str, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as a message may show it: ``repr`` form (control characters escaped), cut to
+    ``limit`` characters with the full length noted, so no caller can make a message large."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
 
 class DomainError(Exception):
     """Base of every error the service reports to a caller."""

@@ -29,6 +29,10 @@ RETRY_TRAILER = "retry-after-ms"
 PUSHBACK_TRAILER = "grpc-retry-pushback-ms"
 NO_RETRY_PUSHBACK = "-1"  # gRFC A6: a negative pushback means "do not retry this call"
 INTERNAL_MESSAGE = "internal error; the server log has the details"
+# A status message travels up to three times in the trailers (grpc-message, the rich status, the
+# field violation); clients refuse metadata over 8-16 KiB, so no message may exceed this.
+MAX_MESSAGE_CHARS = 1024
+MAX_FIELD_CHARS = 256
 
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
@@ -89,6 +93,9 @@ class Outcome:
 def outcome_of(exc: Exception) -> Outcome | None:
     """The status for a known error, or None for an unexpected one (which becomes INTERNAL).
 
+    The message is cut to :data:`MAX_MESSAGE_CHARS` characters and the field to
+    :data:`MAX_FIELD_CHARS`, whatever the error holds.
+
     A domain error with a ``retry_after`` (seconds, e.g. :class:`errors.Unavailable`) mapped to
     UNAVAILABLE or RESOURCE_EXHAUSTED keeps it; a negative one counts as none.
     """
@@ -98,11 +105,15 @@ def outcome_of(exc: Exception) -> Outcome | None:
     if isinstance(exc, StoreError):
         return Outcome(code, "the request store is unavailable; retry later")
     assert isinstance(exc, errors.DomainError)
-    field = exc.field if isinstance(exc, errors.InvalidArgument) else None
+    field = _cut(exc.field, MAX_FIELD_CHARS) if isinstance(exc, errors.InvalidArgument) else None
     retry_after: float | None = getattr(exc, "retry_after", None) if code in _COME_BACK else None
     if retry_after is not None and retry_after < 0:
         retry_after = None
-    return Outcome(code, exc.message, field, retry_after)
+    return Outcome(code, _cut(exc.message, MAX_MESSAGE_CHARS), field, retry_after)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _packed(message: error_details_pb2.BadRequest | error_details_pb2.RetryInfo) -> any_pb2.Any:
