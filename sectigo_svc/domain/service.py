@@ -12,19 +12,22 @@ import base64
 import binascii
 import dataclasses
 import datetime as dt
+import re
 import secrets
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sectigo_svc.domain import validation
-from sectigo_svc.domain.catalog import Catalog
+from sectigo_svc.domain.catalog import PROFILE_RETRY_SECONDS, Catalog
 from sectigo_svc.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
+    quoted,
 )
 from sectigo_svc.domain.models import (
     AuditEntry,
@@ -38,12 +41,18 @@ from sectigo_svc.domain.models import (
 from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.orders import order_params
 from sectigo_svc.domain.revocation import Revoker
+from sectigo_svc.domain.upstream import upstream
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.reasons import RevocationReason
 from sectigo_svc.store.base import ListQuery, RequestStore
 
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.~"
+_TOKEN = re.compile(rb"v1:([1-9][0-9]{0,18})")
+_MAX_TOKEN_CHARS = 64
+_MAX_CURSOR = 2**63 - 1  # SQLite's largest integer
+# How profiles may spell the key families a CSR's key is checked against.
+_ALGORITHM_FAMILIES = {"ECC": "EC", "ECDSA": "EC"}
 ALL_OWNERS = "*"
 
 
@@ -130,12 +139,14 @@ class CertificateService:
 
     def issue(self, caller: Caller, request: IssueInput, deadline: Deadline | None) -> Issued:
         request_id = validation.request_id(request.request_id)
-        spec, given = self._spec(request)
+        spec, given, key_algorithm = self._spec(request)
         existing = self._store.get(caller.identity, request_id)
         if existing is not None:
             return self._replay(existing, spec, given)
         authority = self._catalog.authority(spec.authority_id, deadline)
         spec = dataclasses.replace(spec, profile_id=authority.profile_id)
+        if key_algorithm:
+            self._check_key_algorithm(key_algorithm, authority.profile_id, deadline)
         password = given
         if spec.key_source is KeySource.SERVER:
             password = given or self._new_password()
@@ -163,10 +174,12 @@ class CertificateService:
         self._wake(stored.key)
         return Issued(stored, True, password)
 
-    def _spec(self, request: IssueInput) -> tuple[IssueSpec, str]:
-        authority_id = request.authority_id or self._settings.default_authority_id
-        if authority_id < 0:
-            raise InvalidArgument("authority_id", "must be positive")
+    def _spec(self, request: IssueInput) -> tuple[IssueSpec, str, str]:
+        """The validated spec, the password the caller gave, and a CSR's key algorithm."""
+        given_id = validation.identifier(
+            request.authority_id, "authority_id", "the configured authority"
+        )
+        authority_id = given_id or self._settings.default_authority_id
         if bool(request.csr_pem) == (request.server_key is not None):
             raise InvalidArgument("key", "give exactly one of csr_pem and server_key")
         if request.csr_pem:
@@ -180,7 +193,7 @@ class CertificateService:
                 profile_id=0,
                 csr_pem=parsed.pem,
             )
-            return spec, ""
+            return spec, "", parsed.key_algorithm
         key = request.server_key
         assert key is not None
         common_name = validation.dns_name(key.common_name, "server_key.common_name")
@@ -195,7 +208,28 @@ class CertificateService:
             authority_id=authority_id,
             profile_id=0,
         )
-        return spec, password
+        return spec, password, ""
+
+    def _check_key_algorithm(
+        self, algorithm: str, profile_id: int, deadline: Deadline | None
+    ) -> None:
+        """Refuse a CSR whose key family the profile does not list in its ``algorithms``."""
+        with upstream("list profiles"):
+            profiles = self._sectigo.profiles(deadline)
+        profile = next((p for p in profiles if p.profile_id == profile_id), None)
+        if profile is None:
+            raise Unavailable(
+                f"Sectigo does not list profile {profile_id}, which its authorities name; "
+                "try again",
+                retry_after=PROFILE_RETRY_SECONDS,
+            )
+        offered = {_ALGORITHM_FAMILIES.get(a.upper(), a.upper()) for a in profile.algorithms}
+        if algorithm not in offered:
+            raise InvalidArgument(
+                "csr_pem.publicKey",
+                f"is an {algorithm} key, but profile {profile_id} accepts only "
+                f"{', '.join(sorted(offered)) or 'no key algorithm'}",
+            )
 
     def _replay(self, stored: CertificateRequest, spec: IssueSpec, password: str) -> Issued:
         """A retry: the same body gets the stored request back, a different one is refused."""
@@ -213,6 +247,7 @@ class CertificateService:
     # Reading -------------------------------------------------------------------------------------
 
     def _owner(self, caller: Caller, owner: str) -> str:
+        validation.owner(owner)
         if not owner or owner == caller.identity:
             return caller.identity
         if not caller.admin:
@@ -223,7 +258,7 @@ class CertificateService:
         owner = self._owner(caller, owner)
         found = self._store.get(owner, validation.request_id(request_id))
         if found is None:
-            raise NotFound(f"no request {request_id} for {owner}")
+            raise NotFound(f"no request {request_id} for {quoted(owner)}")
         return found
 
     def list(
@@ -243,11 +278,12 @@ class CertificateService:
             scope = self._owner(caller, owner)
         if not 0 <= page_size <= 500:
             raise InvalidArgument("page_size", "must be between 1 and 500 (0 means 50)")
+        name = validation.dns_name(common_name, "common_name") if common_name else ""
         page = self._store.list_requests(
             ListQuery(
                 owner=scope,
                 states=states,
-                common_name=common_name.strip(),
+                common_name=name,
                 limit=page_size or 50,
                 after=_decode_token(page_token),
             )
@@ -330,6 +366,8 @@ class CertificateService:
         """Revoke at Sectigo, then mark the request REVOKED; safe to retry."""
         if bool(request_id) == bool(serial_number):
             raise InvalidArgument("target", "give exactly one of request_id and serial_number")
+        validation.identifier(profile_id, "profile_id", "the configured profile")
+        validation.owner(owner)
         if request_id:
             request: CertificateRequest | None = self.get(caller, owner, request_id)
         else:
@@ -342,7 +380,7 @@ class CertificateService:
             if request is not None and request.owner != caller.identity and not caller.admin:
                 raise PermissionDenied("the certificate belongs to another identity")
             if request is None:
-                profile = profile_id or self._default_profile(deadline)
+                profile = self._revocation_profile(profile_id, deadline)
                 self._revoker.revoke_serial(profile, serial, reason, deadline)
                 self._audit(caller, "revoke", None, f"serial={serial} reason={reason.value}")
                 return serial, None
@@ -353,8 +391,15 @@ class CertificateService:
         )
         return revoked.serial_number, revoked
 
-    def _default_profile(self, deadline: Deadline | None) -> int:
-        return self._catalog.authority(self._settings.default_authority_id, deadline).profile_id
+    def _revocation_profile(self, profile_id: int, deadline: Deadline | None) -> int:
+        """The profile named, which must be one of the account's authorities' (0: the default)."""
+        if not profile_id:
+            return self._catalog.authority(self._settings.default_authority_id, deadline).profile_id
+        if all(a.profile_id != profile_id for a in self._catalog.authorities(deadline)):
+            raise InvalidArgument(
+                "profile_id", f"profile {profile_id} is not a profile of the account's authorities"
+            )
+        return profile_id
 
     def _audit(
         self, caller: Caller, action: str, request: CertificateRequest | None, detail: str
@@ -371,12 +416,19 @@ def _encode_token(cursor: int) -> str:
 
 
 def _decode_token(token: str) -> int | None:
+    """The cursor of a token :func:`_encode_token` made, or InvalidArgument: exactly that
+    encoding (strict base64, ASCII digits, no sign or spaces), a cursor from 1 to 2^63 - 1."""
     if not token:
         return None
-    try:
-        version, _, cursor = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if version != "v1":
-            raise ValueError(version)
-        return int(cursor)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument("page_token", "is not a token this service returned") from None
+    cursor = None
+    if len(token) <= _MAX_TOKEN_CHARS:
+        try:
+            text = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+        except (ValueError, binascii.Error):
+            text = b""
+        found = _TOKEN.fullmatch(text)
+        if found is not None and _encode_token(int(found[1])) == token:
+            cursor = int(found[1])
+    if cursor is None or not 1 <= cursor <= _MAX_CURSOR:
+        raise InvalidArgument("page_token", "is not a token this service returned")
+    return cursor

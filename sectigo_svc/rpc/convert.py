@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -94,7 +94,12 @@ def request_message(
     )
 
 
-def states(values: Iterable[pb.RequestState.ValueType]) -> frozenset[RequestState]:
+MAX_STATES = 32
+
+
+def states(values: Sequence[pb.RequestState.ValueType]) -> frozenset[RequestState]:
+    if len(values) > MAX_STATES:
+        raise InvalidArgument("states", f"at most {MAX_STATES} states")
     found = set()
     for value in values:
         if value not in _STATES_BACK:

@@ -12,6 +12,7 @@ import grpc
 
 from sectigo_svc.api.v1 import ca_pb2 as pb
 from sectigo_svc.api.v1 import ca_pb2_grpc
+from sectigo_svc.domain import validation
 from sectigo_svc.domain.account import AccountReads
 from sectigo_svc.domain.service import CertificateService
 from sectigo_svc.rpc import calls, convert
@@ -115,4 +116,5 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
     def GetProfile(
         self, request: pb.GetProfileRequest, context: grpc.ServicerContext
     ) -> pb.Profile:
-        return convert.profile_message(self._account.profile(request.profile_id, calls.deadline()))
+        profile_id = validation.identifier(request.profile_id, "profile_id")
+        return convert.profile_message(self._account.profile(profile_id, calls.deadline()))
