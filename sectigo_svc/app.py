@@ -20,8 +20,16 @@ from sectigo_svc.domain.orders import order_params
 from sectigo_svc.domain.service import CertificateService, IssuanceSettings
 from sectigo_svc.domain.tracker import Tracker, TrackerSettings
 from sectigo_svc.metrics import Metrics, MetricsEndpoint
+from sectigo_svc.rpc.admission import Admission
 from sectigo_svc.rpc.interceptor import CallInterceptor
-from sectigo_svc.rpc.server import ROLES, SERVICE_NAME, TlsFiles, build_server
+from sectigo_svc.rpc.server import (
+    ROLES,
+    SECTIGO_METHODS,
+    SERVICE_NAME,
+    Keepalive,
+    TlsFiles,
+    build_server,
+)
 from sectigo_svc.rpc.servicer import CertificateAuthorityServicer
 from sectigo_svc.sealing import Sealer, load_or_create_key
 from sectigo_svc.sectigo.client import SectigoClient
@@ -117,7 +125,7 @@ class Application:
                     policy,
                     config.insecure,
                     config.sectigo_timeout * 2,
-                    max_streams=max(1, config.grpc_workers // 2),
+                    Admission(config.limits, SECTIGO_METHODS),
                     observe=self.metrics.rpc,
                 ),
                 config.listen,
@@ -125,6 +133,7 @@ class Application:
                 config.grpc_workers,
                 config.max_concurrent_rpcs,
                 probe_listen=config.health_listen,
+                keepalive=Keepalive(config.keepalive_time, config.keepalive_timeout),
             )
         except BaseException:
             # Nothing was started; release what was opened (the store's lock above all).

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from sectigo_svc.rpc.admission import Limits
+
 ENV_PREFIX = "SECTIGO_SVC_"
 
 
@@ -69,7 +71,7 @@ class ServiceConfig:
         None, "directory of the token cache file (default: the user cache directory)"
     )
     sectigo_timeout: float = setting(30.0, "read timeout of one Sectigo HTTP call, seconds")
-    default_authority_id: int = setting(1, "Sectigo authority used when a request names none")
+    default_authority_id: int = setting(42, "Sectigo authority used when a request names none")
     batch_prefix: str = setting("sectigo-svc", "prefix of the Sectigo batch names of requests")
     subject_organization: str = setting("", "organizationName used when a profile needs one")
     subject_locality: str = setting("", "localityName used when a profile needs one")
@@ -108,6 +110,27 @@ class ServiceConfig:
     )
     grpc_workers: int = setting(16, "threads serving RPCs")
     max_concurrent_rpcs: int = setting(64, "RPCs in flight before new ones get RESOURCE_EXHAUSTED")
+    max_streams: int = setting(
+        0,
+        "Watch streams open at once, each holding an RPC thread; more get RESOURCE_EXHAUSTED "
+        "(0: half of grpc_workers)",
+    )
+    max_streams_per_identity: int = setting(
+        0,
+        "Watch streams one caller identity may hold open; more get RESOURCE_EXHAUSTED "
+        "(0: a quarter of max_streams, at least 2)",
+    )
+    max_sectigo_rpcs: int = setting(
+        0,
+        "RPCs that may wait on Sectigo at once (all but reads of stored requests); more get "
+        "UNAVAILABLE with a retry time (0: a quarter of grpc_workers)",
+    )
+    keepalive_time: float = setting(
+        30.0, "seconds between the server's keepalive pings on each connection"
+    )
+    keepalive_timeout: float = setting(
+        20.0, "seconds a keepalive ping may go unanswered before the connection is closed"
+    )
     shutdown_grace: float = setting(10.0, "seconds in-flight RPCs get to finish on SIGTERM")
     log_format: str = setting("auto", "json, console, or auto (console on a terminal)")
     log_level: str = setting("info", "debug, info, warning or error")
@@ -153,10 +176,28 @@ class ServiceConfig:
             raise ConfigError(
                 f"{_env('poll_min_interval')}/{_env('poll_max_interval')}: need 0 < min <= max"
             )
+        for name in ("max_streams", "max_streams_per_identity", "max_sectigo_rpcs"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{_env(name)}: must not be negative (0: the default)")
+        limits = self.limits
+        if limits.streams_per_identity > limits.streams:
+            raise ConfigError(
+                f"{_env('max_streams_per_identity')}: must not exceed {_env('max_streams')} "
+                f"({limits.streams})"
+            )
+        if limits.streams + limits.sectigo_calls >= self.grpc_workers:
+            raise ConfigError(
+                f"{_env('grpc_workers')}: {self.grpc_workers} threads cannot hold "
+                f"{limits.streams} streams ({_env('max_streams')}) and {limits.sectigo_calls} "
+                f"Sectigo calls ({_env('max_sectigo_rpcs')}) and still serve reads of stored "
+                "requests; raise it or lower those"
+            )
         for name in (
             "give_up_after",
             "sectigo_timeout",
             "shutdown_grace",
+            "keepalive_time",
+            "keepalive_timeout",
             "login_backoff_initial",
             "sectigo_check_interval",
         ):
@@ -181,6 +222,16 @@ class ServiceConfig:
             raise ConfigError(f"{_env('log_level')}: must be debug, info, warning or error")
         if not self.batch_prefix or len(self.batch_prefix) > 40:
             raise ConfigError(f"{_env('batch_prefix')}: must be 1 to 40 characters")
+
+    @property
+    def limits(self) -> Limits:
+        """How many RPCs of each kind may hold a thread, the defaults filled in."""
+        return Limits.for_workers(
+            self.grpc_workers,
+            self.max_streams,
+            self.max_streams_per_identity,
+            self.max_sectigo_rpcs,
+        )
 
     @property
     def database_path(self) -> Path:

@@ -1,32 +1,37 @@
 """The interceptor every CertificateAuthority RPC passes through.
 
 In order: fresh log context, the caller's identity from its verified certificate, the role the RPC
-needs, the deadline for upstream work, then the handler; errors become gRPC statuses through the
-one table in :mod:`sectigo_svc.rpc.status` (with RetryInfo, BadRequest and the retry pushback in
-the trailers), and one log line records the call.
+needs, the deadline for upstream work, a request that could not be decoded refused, a slot from
+:mod:`sectigo_svc.rpc.admission`, then the handler; errors become gRPC statuses through the one
+table in :mod:`sectigo_svc.rpc.status` (with RetryInfo, BadRequest and the retry pushback in the
+trailers), and one log line records the call. Text the caller chose (request id, identity, error
+messages quoting the request) is clipped before it is logged.
 """
 
 from __future__ import annotations
 
-import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import structlog
+from google.protobuf import descriptor_pool
 
 from sectigo_svc.authz import Identity, IdentityError, Policy, Role, identity_from_pem
 from sectigo_svc.domain.errors import (
     DeadlineExceeded,
+    InvalidArgument,
     PermissionDenied,
-    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
 from sectigo_svc.domain.service import Caller
 from sectigo_svc.rpc import calls
+from sectigo_svc.rpc.admission import Admission
 from sectigo_svc.rpc.status import INTERNAL_MESSAGE, Outcome, outcome_of
+from sectigo_svc.rpc.undecodable import Undecodable, lenient
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.store.base import StoreError
 
@@ -35,6 +40,10 @@ INSECURE_IDENTITY = "anonymous"
 UPSTREAM_RETRY_SECONDS = 1.0
 # Less time than this left for the caller means its own deadline is what ran out.
 CALLER_DEADLINE_SLACK = 0.05
+# Longest caller-chosen text (request id, identity) and error message put into a log line.
+LOGGED_TEXT_LIMIT = 256
+LOGGED_MESSAGE_LIMIT = 1024
+LOGGED_TRACEBACK_LIMIT = 16_384
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
 
@@ -48,9 +57,8 @@ class CallInterceptor(_Interceptor):
     """Authenticates, authorizes, bounds, logs and maps errors for one service's RPCs.
 
     ``roles`` maps each RPC name to the role it needs; RPCs of other services (health,
-    reflection) pass through untouched. At most ``max_streams`` server streams run at once: each
-    holds an RPC thread for as long as it lasts, so without a cap a few watchers would leave no
-    thread for any other call.
+    reflection) pass through untouched. ``admission`` decides which calls get a thread: streams
+    within their share, calls that wait on Sectigo within theirs.
     """
 
     def __init__(
@@ -60,7 +68,7 @@ class CallInterceptor(_Interceptor):
         policy: Policy | None,
         insecure: bool,
         max_upstream_seconds: float,
-        max_streams: int,
+        admission: Admission,
         observe: Callable[[str, str, float], None] = lambda method, code, seconds: None,
     ) -> None:
         self._prefix = f"/{service}/"
@@ -68,8 +76,11 @@ class CallInterceptor(_Interceptor):
         self._policy = policy
         self._insecure = insecure
         self._max_upstream = max_upstream_seconds
-        self._max_streams = max_streams
-        self._streams = threading.BoundedSemaphore(max_streams)
+        self._admission = admission
+        self._inputs = {
+            method.name: method.input_type
+            for method in descriptor_pool.Default().FindServiceByName(service).methods
+        }
         self._observe = observe
         self._log = structlog.get_logger("sectigo_svc.rpc")
 
@@ -82,29 +93,33 @@ class CallInterceptor(_Interceptor):
             return handler
         name = method.removeprefix(self._prefix)
         role = self._roles[name]
+        deserializer = lenient(handler.request_deserializer, self._inputs[name])
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(name, role, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(name, role, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
     def _begin(self, name: str, request: Any, context: grpc.ServicerContext) -> None:
         structlog.contextvars.clear_contextvars()
+        request_id = getattr(request, "request_id", "")
         structlog.contextvars.bind_contextvars(
-            rpc=name, request_id=getattr(request, "request_id", "") or None
+            rpc=name, request_id=clip(request_id, LOGGED_TEXT_LIMIT) or None
         )
 
-    def _admit(self, role: Role, context: grpc.ServicerContext) -> Caller:
+    def _admit(self, role: Role, request: Any, context: grpc.ServicerContext) -> Caller:
+        """The caller, allowed ``role``, with its deadline set for the handler; a request that
+        could not be decoded is refused only now, so that a stranger learns nothing from it."""
         identity = self._identity(context)
-        structlog.contextvars.bind_contextvars(identity=identity.name)
+        structlog.contextvars.bind_contextvars(identity=clip(identity.name, LOGGED_TEXT_LIMIT))
         if self._policy is None:
             admin = True
         elif not self._policy.allows(identity, role):
@@ -114,6 +129,8 @@ class CallInterceptor(_Interceptor):
         remaining = context.time_remaining()
         seconds = self._max_upstream if remaining is None else min(remaining, self._max_upstream)
         calls.set_call(Caller(identity.name, admin), Deadline.after(seconds))
+        if isinstance(request, Undecodable):
+            raise InvalidArgument(request.field, request.reason)
         return Caller(identity.name, admin)
 
     def _identity(self, context: grpc.ServicerContext) -> Identity:
@@ -142,7 +159,11 @@ class CallInterceptor(_Interceptor):
             )
         outcome = outcome_of(exc)
         if outcome is None:
-            self._log.exception("rpc failed unexpectedly")
+            self._log.error(
+                "rpc failed unexpectedly",
+                error=clip(f"{type(exc).__name__}: {exc}", LOGGED_MESSAGE_LIMIT),
+                traceback=clip("".join(traceback.format_exception(exc)), LOGGED_TRACEBACK_LIMIT),
+            )
             outcome = Outcome(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
         elif isinstance(exc, StoreError):
             # The caller gets a generic UNAVAILABLE; the operator needs the store's own words.
@@ -156,7 +177,10 @@ class CallInterceptor(_Interceptor):
         seconds = time.monotonic() - started
         self._observe(name, code.name, seconds)
         self._log.info(
-            "rpc", code=code.name, duration_ms=round(seconds * 1000, 1), error=message or None
+            "rpc",
+            code=code.name,
+            duration_ms=round(seconds * 1000, 1),
+            error=clip(message, LOGGED_MESSAGE_LIMIT) or None,
         )
 
     def _unary(self, name: str, role: Role, behavior: Behavior) -> Behavior:
@@ -164,8 +188,9 @@ class CallInterceptor(_Interceptor):
             started = time.monotonic()
             self._begin(name, request, context)
             try:
-                self._admit(role, context)
-                response = behavior(request, context)
+                self._admit(role, request, context)
+                with self._admission.call(name):
+                    response = behavior(request, context)
             except Exception as exc:  # every failure becomes a status here
                 outcome = self._fail(exc, context)
                 self._finish(name, started, outcome.code, outcome.message)
@@ -180,16 +205,9 @@ class CallInterceptor(_Interceptor):
             started = time.monotonic()
             self._begin(name, request, context)
             try:
-                self._admit(role, context)
-                if not self._streams.acquire(blocking=False):
-                    raise ResourceExhausted(
-                        f"{self._max_streams} streams are open already; retry later, or poll "
-                        "GetCertificateRequest instead of watching"
-                    )
-                try:
+                caller = self._admit(role, request, context)
+                with self._admission.stream(caller.identity):
                     yield from behavior(request, context)
-                finally:
-                    self._streams.release()
             except Exception as exc:  # every failure becomes a status here
                 outcome = self._fail(exc, context)
                 self._finish(name, started, outcome.code, outcome.message)
@@ -198,3 +216,10 @@ class CallInterceptor(_Interceptor):
             self._finish(name, started, code)
 
         return handle
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...({len(text) - limit} more characters)"

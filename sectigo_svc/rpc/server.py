@@ -7,6 +7,11 @@ Health names three things, each set by the application:
 - :data:`SECTIGO`: whether Sectigo answers and accepts the credentials. Every replica shares
   Sectigo, so its state is reported on its own and never takes a replica out of rotation;
 - :data:`LIVENESS`: SERVING as long as the process answers.
+
+Long-lived streams: the server accepts client keepalive pings as often as every
+:data:`MIN_CLIENT_PING_INTERVAL_MS` (gRPC's default policy sends GOAWAY ``too_many_pings`` to a
+client pinging every 10 s after about 30 s, cutting its Watch), and pings every connection itself
+(:class:`Keepalive`), so that load balancers and NATs do not drop a quiet Watch.
 """
 
 from __future__ import annotations
@@ -30,6 +35,41 @@ ROLES: dict[str, Role] = {
     method.name: Role.READ
     for method in ca_pb2.DESCRIPTOR.services_by_name["CertificateAuthority"].methods
 } | {"IssueCertificate": Role.ISSUE, "RevokeCertificate": Role.REVOKE}
+# RPCs answered from the store alone; every other RPC may wait on Sectigo (IssueCertificate reads
+# the catalog, which asks Sectigo when its copy is stale) and takes a Sectigo slot.
+STORE_READS = frozenset(
+    {
+        "GetCertificateRequest",
+        "ListCertificateRequests",
+        "WatchCertificateRequest",
+        "DownloadCertificate",
+    }
+)
+SECTIGO_METHODS = frozenset(ROLES) - STORE_READS
+# Clients may ping this often, with or without calls in flight; a client pinging faster gets
+# MAX_PING_STRIKES pings refused, then GOAWAY. Half of the 10 s a client behind a NAT may use.
+MIN_CLIENT_PING_INTERVAL_MS = 5_000
+MAX_PING_STRIKES = 2
+
+
+@dataclass(frozen=True)
+class Keepalive:
+    """The server's own pings on every connection: one each ``interval`` seconds, and the
+    connection is closed when an answer takes longer than ``timeout`` seconds."""
+
+    interval: float = 30.0
+    timeout: float = 20.0
+
+    def options(self) -> list[tuple[str, int]]:
+        """The gRPC server options of this policy and of what clients may do."""
+        return [
+            ("grpc.keepalive_time_ms", round(self.interval * 1000)),
+            ("grpc.keepalive_timeout_ms", round(self.timeout * 1000)),
+            ("grpc.http2.max_pings_without_data", 0),  # a quiet Watch sends no data
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+            ("grpc.http2.max_ping_strikes", MAX_PING_STRIKES),
+        ]
 
 
 @dataclass(frozen=True)
@@ -91,6 +131,7 @@ def build_server(
     workers: int,
     max_concurrent_rpcs: int,
     probe_listen: str = "",
+    keepalive: Keepalive = Keepalive(),
 ) -> Hosted:
     """Bind (``tls`` None means plain text) and register everything; not started yet.
 
@@ -101,7 +142,7 @@ def build_server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
         interceptors=[interceptor],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
-        options=[("grpc.so_reuseport", 0)],
+        options=[("grpc.so_reuseport", 0), *keepalive.options()],
     )
     ca_pb2_grpc.add_CertificateAuthorityServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(

@@ -24,8 +24,16 @@ from sectigo_svc.api.v1 import ca_pb2 as pb
 from sectigo_svc.api.v1 import ca_pb2_grpc
 from sectigo_svc.devcerts import DevCerts
 from sectigo_svc.domain import errors
+from sectigo_svc.rpc.admission import Admission, Limits
 from sectigo_svc.rpc.interceptor import CallInterceptor
-from sectigo_svc.rpc.server import ROLES, SERVICE_NAME, Hosted, TlsFiles, build_server
+from sectigo_svc.rpc.server import (
+    ROLES,
+    SECTIGO_METHODS,
+    SERVICE_NAME,
+    Hosted,
+    TlsFiles,
+    build_server,
+)
 from tests.client.conftest import Cli, ClientFactory, settings
 from tests.service.conftest import Service
 
@@ -78,7 +86,14 @@ def scripted(pki: DevCerts) -> Iterator[ScriptedServer]:
     script = Script()
     hosted = build_server(
         ScriptedServicer(script),  # type: ignore[abstract]  # only RevokeCertificate is scripted
-        CallInterceptor(SERVICE_NAME, ROLES, None, False, 10.0, max_streams=1),
+        CallInterceptor(
+            SERVICE_NAME,
+            ROLES,
+            None,
+            False,
+            10.0,
+            Admission(Limits.for_workers(4), SECTIGO_METHODS),
+        ),
         "127.0.0.1:0",
         TlsFiles(pki.server_cert, pki.server_key, pki.ca),
         workers=4,
