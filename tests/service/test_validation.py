@@ -40,6 +40,10 @@ def _revoke(request: pb.RevokeCertificateRequest) -> Call:
     return lambda s: s.RevokeCertificate(request, timeout=TIMEOUT)
 
 
+def _token(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
 def _bad_signature_csr() -> str:
     """A well-formed CSR whose signature does not verify: its subject changed after signing."""
     pem = make_csr("sig.example.com", ["sig.example.com"]).pem
@@ -112,7 +116,7 @@ CASES: list[tuple[str, Call, str]] = [
     ),
     (
         "profile needs subject fields",
-        _issue(server_key_request("v-1", "a.example.com", authority_id=2)),
+        _issue(server_key_request("v-1", "a.example.com", authority_id=85)),
         "server_key.subject.organization",
     ),
     (
@@ -182,6 +186,39 @@ CASES: list[tuple[str, Call, str]] = [
         "request_id",
     ),
     (
+        "get: owner over two lines",
+        lambda s: s.GetCertificateRequest(
+            pb.GetCertificateRequestRequest(request_id="v-1", owner="spiffe://x\n"),
+            timeout=TIMEOUT,
+        ),
+        "owner",
+    ),
+    (
+        "list: common name not a DNS name",
+        _list(pb.ListCertificateRequestsRequest(common_name="a b")),
+        "common_name",
+    ),
+    (
+        "list: page_token past SQLite's integers",
+        _list(pb.ListCertificateRequestsRequest(page_token=_token(f"v1:{2**64}"))),
+        "page_token",
+    ),
+    (
+        "find: serial with a newline inside",
+        _find(pb.FindCertificatesRequest(serial_number="1A\n2B")),
+        "serial_number",
+    ),
+    (
+        "revoke: serial with a negative profile_id",
+        _revoke(pb.RevokeCertificateRequest(serial_number="1A2B", profile_id=-1)),
+        "profile_id",
+    ),
+    (
+        "get profile past 2^53",
+        lambda s: s.GetProfile(pb.GetProfileRequest(profile_id=2**53), timeout=TIMEOUT),
+        "profile_id",
+    ),
+    (
         "get profile 0",
         lambda s: s.GetProfile(pb.GetProfileRequest(profile_id=0), timeout=TIMEOUT),
         "profile_id",
@@ -226,7 +263,7 @@ def test_the_bases_of_the_bad_cases_are_accepted(service: Service) -> None:
             timeout=TIMEOUT,
         ),
         stub.IssueCertificate(
-            server_key_request("v-ee", "a.example.com", subject=subject, authority_id=2),
+            server_key_request("v-ee", "a.example.com", subject=subject, authority_id=85),
             timeout=TIMEOUT,
         ),
     ]
