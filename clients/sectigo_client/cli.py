@@ -24,7 +24,7 @@ from sectigo_client import cli_output as show
 from sectigo_client.channel import ENV_CACERT, ENV_CERT, ENV_KEY, ENV_TARGET
 from sectigo_client.cli_issue import issue
 from sectigo_client.cli_session import CommandGroup, Session, pass_session
-from sectigo_client.client import ALL_OWNERS
+from sectigo_client.client import ALL_OWNERS, DEFAULT_WAIT
 from sectigo_client.models import RequestState, RevocationReason
 from sectigo_client.transport import DEFAULT_TIMEOUT
 
@@ -140,13 +140,21 @@ def list_requests(
 @main.command()
 @click.argument("request_id")
 @_owner
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_WAIT,
+    show_default=True,
+    help="Seconds to follow before giving up (exit 4).",
+)
 @pass_session
-def watch(session: Session, request_id: str, owner: str) -> None:
+def watch(session: Session, request_id: str, owner: str, wait_timeout: float) -> None:
     """Follow a request until it is finished.
 
-    One line per state (--json: one JSON object per line).
+    One line per state (--json: one JSON object per line). A broken stream or a restart of the
+    service is ridden out: the request is then polled until it is finished.
     """
-    for record in session.client().watch(request_id, owner=owner):
+    for record in session.client().follow(request_id, wait_timeout, owner=owner):
         click.echo(show.to_json(record, lines=True) if session.json else show.state_line(record))
 
 

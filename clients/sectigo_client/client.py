@@ -258,7 +258,18 @@ class CertificateAuthorityClient:
         back to polling Get every ``poll_interval`` seconds, riding out the service's downtime.
         ``on_change`` is called with every new version seen.
         """
-        waiter = Waiter(
+        return self._waiter(request_id, owner).wait(request_id, timeout, on_change)
+
+    def follow(
+        self, request_id: str, timeout: float = DEFAULT_WAIT, *, owner: str = ""
+    ) -> Iterator[CertificateRecord]:
+        """Every new version of the request as it is seen, the last one terminal: :meth:`watch`
+        that rides out a broken stream or a restart of the service as :meth:`wait` does. Raises
+        :class:`~sectigo_client.errors.WaitTimeout` after ``timeout`` seconds."""
+        return self._waiter(request_id, owner).follow(request_id, timeout)
+
+    def _waiter(self, request_id: str, owner: str) -> Waiter:
+        return Waiter(
             watch=lambda deadline: self.watch(request_id, owner=owner, timeout=deadline),
             get=lambda deadline: self.get(request_id, owner=owner, timeout=deadline),
             call_timeout=self._transport.timeout,
@@ -266,7 +277,6 @@ class CertificateAuthorityClient:
             clock=self._clock,
             sleep=self._sleep,
         )
-        return waiter.wait(request_id, timeout, on_change)
 
     # Downloading ---------------------------------------------------------------------------------
 

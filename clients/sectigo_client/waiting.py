@@ -1,5 +1,7 @@
 """Following one request to a terminal state, across broken streams and service restarts.
 
+``follow`` yields each version as it is seen (``sectigo-ca watch``); ``wait`` returns the last.
+
 The Watch stream is followed first: it reports each change at once. If it breaks (the service
 restarts, a proxy drops it, which may show as any of the codes of a broken stream) or ends early,
 polling Get takes over until the request is terminal or the time is up. A poll that finds the
@@ -12,7 +14,7 @@ Any other error ends the wait at once: one about the request itself (NotFound, P
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 from sectigo_client.errors import (
@@ -49,22 +51,33 @@ class Waiter:
     ) -> CertificateRecord:
         """The terminal record; :class:`WaitTimeout` after ``timeout`` seconds. ``on_change``
         sees every distinct version, once."""
+        last: CertificateRecord | None = None
+        for last in self.follow(request_id, timeout):
+            if on_change is not None:
+                on_change(last)
+        assert last is not None  # follow ends with the terminal record, or raises
+        return last
+
+    def follow(self, request_id: str, timeout: float) -> Iterator[CertificateRecord]:
+        """Every distinct version of the request, once each, the last one terminal;
+        :class:`WaitTimeout` after ``timeout`` seconds."""
         deadline = self.clock() + timeout
         last: CertificateRecord | None = None
 
-        def finished(record: CertificateRecord) -> bool:
+        def new(record: CertificateRecord) -> bool:
             nonlocal last
-            if last is None or _version(last) != _version(record):
-                last = record
-                if on_change is not None:
-                    on_change(record)
-            return record.state.terminal
+            if last is not None and _version(last) == _version(record):
+                return False
+            last = record
+            return True
 
         try:
             with contextlib.closing(self.watch(timeout)) as stream:
                 for record in stream:
-                    if finished(record):
-                        return record
+                    if new(record):
+                        yield record
+                    if record.state.terminal:
+                        return
         except CertificateAuthorityError as exc:
             if not (exc.transient or isinstance(exc, _POLL_AGAIN)):
                 raise
@@ -76,8 +89,10 @@ class Waiter:
                 if exc.retry_after is not None:
                     pause = max(pause, exc.retry_after)
             else:
-                if finished(record):
-                    return record
+                if new(record):
+                    yield record
+                if record.state.terminal:
+                    return
             self.sleep(max(0.0, min(pause, deadline - self.clock())))
         raise WaitTimeout(request_id, timeout, last.state.value if last else None)
 

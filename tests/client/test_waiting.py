@@ -196,3 +196,20 @@ def test_a_retry_after_beyond_the_timeout_sleeps_only_until_it() -> None:
 
     assert script.slept == [pytest.approx(2.4)]
     assert script.now == pytest.approx(2.5)
+
+
+def test_follow_yields_each_version_once_across_a_broken_stream() -> None:
+    script = Script(
+        [at(RequestState.PENDING, 0), at(RequestState.PROCESSING, 1)],
+        Unavailable("the service restarted"),
+        [Unavailable("down"), at(RequestState.PROCESSING, 1), at(RequestState.READY, 2)],
+    )
+
+    followed = list(script.waiter().follow("r-1", 60))
+
+    assert [r.state for r in followed] == [
+        RequestState.PENDING,
+        RequestState.PROCESSING,
+        RequestState.READY,
+    ]
+    assert script.reads == []
