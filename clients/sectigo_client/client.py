@@ -234,8 +234,8 @@ class CertificateAuthorityClient:
         self, request_id: str, *, owner: str = "", timeout: float | None = None
     ) -> Generator[CertificateRecord, None, None]:
         """The record now, then each change, until a terminal state. ``timeout`` bounds the whole
-        stream (None: no deadline). The stream breaks if the service restarts; :meth:`wait`
-        recovers from that."""
+        stream (None: no deadline). The stream breaks if the service restarts; :meth:`follow`
+        and :meth:`wait` recover from that."""
         message = pb.WatchCertificateRequestRequest(request_id=request_id, owner=owner)
         stream = self._transport.stream(
             self._stub.WatchCertificateRequest, "WatchCertificateRequest", message, timeout
