@@ -48,7 +48,7 @@ PASSWORD = "bench-password-1"
 EMULATOR_SCRIPT = """
 import json, sys
 from sectigo_svc.emulator import Emulator, EmulatorConfig
-config = EmulatorConfig(port=0, management_port=0, key_type="ec256", balances=((1, 100000),))
+config = EmulatorConfig(port=0, management_port=0, key_type="ec256", balances=((42, 100000),))
 emulator = Emulator(config)
 emulator.start()
 print(json.dumps({"api": emulator.api_url}), flush=True)

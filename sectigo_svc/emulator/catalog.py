@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 ECOSYSTEM_ID = 100
 ECOSYSTEM_NAME = "TRISA"
@@ -111,20 +111,48 @@ class Profile:
         }
 
 
-PROFILES: tuple[Profile, ...] = (
-    Profile(42, 1, "TRISA Profile", (COMMON_NAME, DNS_NAME, PKCS12_PASSWORD)),
-    Profile(
-        85, 2, "TRISA End Entity", (COMMON_NAME, DNS_NAME, PKCS12_PASSWORD, *SUBJECT_PARAMETERS)
-    ),
-)
+AuthorityIds = Literal["profile", "distinct"]
+DEFAULT_BALANCE = 100
+# Accepted subject keys of uploaded CSRs: RSA from this size, EC on these curves.
+MIN_RSA_BITS = 2048
+EC_CURVES = ("secp256r1", "secp384r1")
 
 
-def profile_by_id(profile_id: int) -> Profile | None:
-    return next((p for p in PROFILES if p.profile_id == profile_id), None)
+@dataclass(frozen=True)
+class Profiles:
+    """The account's profiles, each with the authority the account issues through."""
+
+    all: tuple[Profile, ...]
+
+    def by_id(self, profile_id: int) -> Profile | None:
+        return next((p for p in self.all if p.profile_id == profile_id), None)
+
+    def by_authority(self, authority_id: int) -> Profile | None:
+        return next((p for p in self.all if p.authority_id == authority_id), None)
+
+    @property
+    def authority_ids(self) -> tuple[int, ...]:
+        return tuple(p.authority_id for p in self.all)
 
 
-def profile_by_authority(authority_id: int) -> Profile | None:
-    return next((p for p in PROFILES if p.authority_id == authority_id), None)
+def account_profiles(authority_ids: AuthorityIds = "profile") -> Profiles:
+    """Profiles 42 and 85. ``profile``: each authority has its profile's id (42, 85), as on
+    upstream's staging data, so a profile id works wherever an authority id is asked for;
+    ``distinct``: authorities 1 and 2, for clients that must not mix the two up."""
+    distinct = authority_ids == "distinct"
+    return Profiles(
+        (
+            Profile(
+                42, 1 if distinct else 42, "TRISA Profile", (COMMON_NAME, DNS_NAME, PKCS12_PASSWORD)
+            ),
+            Profile(
+                85,
+                2 if distinct else 85,
+                "TRISA End Entity",
+                (COMMON_NAME, DNS_NAME, PKCS12_PASSWORD, *SUBJECT_PARAMETERS),
+            ),
+        )
+    )
 
 
 class ParameterError(ValueError):

@@ -30,7 +30,7 @@ def _balance(
     for value in values:
         authority, sep, amount = value.partition("=")
         if not sep or not authority.strip().isdigit() or not amount.strip().isdigit():
-            raise click.BadParameter(f"{value!r}: expected AUTHORITY_ID=N, e.g. 1=100")
+            raise click.BadParameter(f"{value!r}: expected AUTHORITY_ID=N, e.g. 42=100")
         parsed.append((int(authority), int(amount)))
     return tuple(parsed)
 
@@ -89,7 +89,7 @@ def _start_faults(options: dict[str, Any]) -> tuple[FaultRule, ...]:
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar=_env("state_dir"),
-    help="Keep the CA across restarts here (fresh CA per run without it).",
+    help="Keep the CA, batches, certificates and revocations across restarts here.",
 )
 @click.option("--username", default="tester", show_default=True, envvar=_env("username"))
 @click.option(
@@ -124,11 +124,19 @@ def _start_faults(options: dict[str, Any]) -> tuple[FaultRule, ...]:
     envvar=_env("refresh_lifetime"),
 )
 @click.option(
+    "--authority-ids",
+    type=click.Choice(["profile", "distinct"]),
+    default="profile",
+    show_default=True,
+    envvar=_env("authority_ids"),
+    help="profile: authorities 42 and 85, as their profiles; distinct: authorities 1 and 2.",
+)
+@click.option(
     "--balance",
     multiple=True,
     callback=_balance,
     envvar=_env("balance"),
-    help="AUTHORITY_ID=N licence balance; repeatable.",
+    help="AUTHORITY_ID=N licence balance (default 100 each); repeatable.",
 )
 @click.option(
     "--reject-common-name",
@@ -145,10 +153,11 @@ def _start_faults(options: dict[str, Any]) -> tuple[FaultRule, ...]:
 )
 @click.option(
     "--pkcs12-encryption",
-    type=click.Choice(["aes", "3des"]),
-    default="aes",
+    type=click.Choice(["rc2", "3des", "aes"]),
+    default="rc2",
     show_default=True,
     envvar=_env("pkcs12_encryption"),
+    help="rc2: as Sectigo (RC2-40 certificates, 3DES key; OpenSSL 3 needs -legacy); aes: PBES2.",
 )
 @click.option(
     "--key-type",
@@ -203,6 +212,7 @@ def emulator(**options: Any) -> None:
             issue_delay=options["issue_delay"],
             access_lifetime=options["access_lifetime"],
             refresh_lifetime=options["refresh_lifetime"],
+            authority_ids=options["authority_ids"],
             balances=options["balance"],
             reject_common_names=tuple(options["reject_common_name"]),
             status_text=options["status_text"],

@@ -11,10 +11,9 @@ from typing import Literal
 from sectigo_svc.emulator.faults import FaultRule
 
 StatusText = Literal["prose", "constant"]
-Pkcs12Encryption = Literal["aes", "3des"]
+Pkcs12Encryption = Literal["rc2", "3des", "aes"]
 KeyType = Literal["rsa2048", "rsa4096", "ec256"]
-
-DEFAULT_BALANCES: dict[int, int] = {1: 100, 2: 100}
+AuthorityIds = Literal["profile", "distinct"]
 
 
 class EmulatorConfigError(ValueError):
@@ -32,7 +31,10 @@ class Account:
 
 @dataclass(frozen=True)
 class EmulatorConfig:
-    """Everything the emulator can be told at start. See ``docs/emulator.md`` for the meaning."""
+    """Everything the emulator can be told at start. See ``docs/emulator.md`` for the meaning.
+
+    ``balances`` are (authority id, licences) pairs; an authority not named has 100.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8831
@@ -44,10 +46,11 @@ class EmulatorConfig:
     issue_delay: float = 0.0
     access_lifetime: int = 600
     refresh_lifetime: int = 7200
-    balances: tuple[tuple[int, int], ...] = tuple(DEFAULT_BALANCES.items())
+    authority_ids: AuthorityIds = "profile"
+    balances: tuple[tuple[int, int], ...] = ()
     reject_common_names: tuple[str, ...] = ()
     status_text: StatusText = "prose"
-    pkcs12_encryption: Pkcs12Encryption = "aes"
+    pkcs12_encryption: Pkcs12Encryption = "rc2"
     key_type: KeyType = "rsa2048"
     faults: tuple[FaultRule, ...] = ()
     stuck: bool = False
@@ -80,7 +83,9 @@ class EmulatorConfig:
                 raise EmulatorConfigError(f"reject_common_name: {pattern!r}: {exc}") from exc
         if self.status_text not in ("prose", "constant"):
             raise EmulatorConfigError("status_text: must be 'prose' or 'constant'")
-        if self.pkcs12_encryption not in ("aes", "3des"):
-            raise EmulatorConfigError("pkcs12_encryption: must be 'aes' or '3des'")
+        if self.pkcs12_encryption not in ("rc2", "3des", "aes"):
+            raise EmulatorConfigError("pkcs12_encryption: must be rc2, 3des or aes")
+        if self.authority_ids not in ("profile", "distinct"):
+            raise EmulatorConfigError("authority_ids: must be 'profile' or 'distinct'")
         if self.key_type not in ("rsa2048", "rsa4096", "ec256"):
             raise EmulatorConfigError("key_type: must be rsa2048, rsa4096 or ec256")

@@ -12,11 +12,12 @@ import zipfile
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from sectigo_svc.emulator.bundles import IssuedItem
 from sectigo_svc.emulator.ca import CertificateAuthority, KeyType, SubjectFields, generate_key
-from sectigo_svc.emulator.catalog import Profile, rejection_reason
+from sectigo_svc.emulator.catalog import EC_CURVES, MIN_RSA_BITS, Profile, rejection_reason
 from sectigo_svc.emulator.ledger import Settled
 
 MISSING_SAN = "Cert subject name error: SubjectAlternativeName dNSName value is missing"
@@ -84,6 +85,25 @@ class Issuer:
             if re.search(pattern, common_name):
                 return f"Rejected by policy: common name {common_name} is not allowed"
         return None
+
+
+def check_keys(profile: Profile, csrs: list[x509.CertificateSigningRequest]) -> None:
+    """Refuse (:class:`CsrError`) a CSR whose key the profile does not take: it takes RSA of
+    ``MIN_RSA_BITS`` or more and EC on ``EC_CURVES``; DSA, Ed25519 and the rest are refused."""
+    accepted = f"RSA of {MIN_RSA_BITS} bits or more, or EC on {' or '.join(EC_CURVES)}"
+    for number, csr in enumerate(csrs, start=1):
+        key = csr.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            found = f"an RSA key of {key.key_size} bits"
+            if key.key_size >= MIN_RSA_BITS:
+                continue
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            found = f"an EC key on {key.curve.name}"
+            if key.curve.name in EC_CURVES:
+                continue
+        else:
+            found = f"a {type(key).__name__.removesuffix('PublicKey').lstrip('_')} key"
+        raise CsrError(f"CSR {number} has {found}; profile {profile.profile_id} accepts {accepted}")
 
 
 def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str:

@@ -8,21 +8,31 @@ holds at every instant.
 Reads by clients may lag behind creation (``lag``, seconds): a batch is invisible to them until it
 is that old, as on a service whose read replicas trail its primary. The management summary is never
 lagged.
+
+Every change is an event (create, settle, download, revoke, unstick) applied by one method per
+kind. With a :class:`LedgerFile` each event is also appended to it, and a new ledger replays the
+file first: batches, certificates, licences and revocations survive a restart, and batch ids go on
+from the highest one seen.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from sectigo_svc.emulator.bundles import IssuedItem
 from sectigo_svc.emulator.ca import Revocation
-from sectigo_svc.emulator.catalog import USER_ID, Profile
+from sectigo_svc.emulator.catalog import USER_ID, Profile, Profiles, account_profiles
+from sectigo_svc.emulator.ledger_file import LedgerFile, LedgerFileError
 
 Outcome = Literal["issued", "rejected", "broken"]
 FIRST_BATCH_ID = 10000
@@ -164,14 +174,48 @@ def sectigo_time(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
 
 
+def _item_json(item: IssuedItem) -> dict[str, Any]:
+    key = None
+    if item.key is not None:
+        key = item.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+    certificate = item.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return {"common_name": item.common_name, "certificate": certificate, "key": key}
+
+
+def _item(data: dict[str, Any]) -> IssuedItem:
+    key = None
+    if data["key"] is not None:
+        loaded = serialization.load_pem_private_key(data["key"].encode(), None)
+        if not isinstance(loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise LedgerFileError("an issued key in the ledger file is neither RSA nor EC")
+        key = loaded
+    certificate = x509.load_pem_x509_certificate(data["certificate"].encode())
+    return IssuedItem(data["common_name"], certificate, key)
+
+
+def _when(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
 @dataclass
 class Ledger:
-    """All batches, certificates and licence counters; every method is thread-safe."""
+    """All batches, certificates and licence counters; every method is thread-safe.
+
+    ``file``: where events are kept across restarts (None: in memory only); ``wall`` is the
+    epoch clock of the timestamps, ``monotonic`` the clock of issue delays and lags.
+    """
 
     starting_balances: dict[int, int]
     monotonic: Callable[[], float]
+    profiles: Profiles = field(default_factory=account_profiles)
+    file: LedgerFile | None = None
+    wall: Callable[[], float] = time.time
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_BATCH_ID))
+    _next_id: int = FIRST_BATCH_ID
     _batches: dict[int, Batch] = field(default_factory=dict)
     _certificates: dict[int, CertificateRecord] = field(default_factory=dict)
     _available: dict[int, int] = field(default_factory=dict)
@@ -182,6 +226,94 @@ class Ledger:
     def __post_init__(self) -> None:
         self._available = dict(self.starting_balances)
         self._held = dict.fromkeys(self.starting_balances, 0)
+        if self.file is not None:
+            for event in self.file.events():
+                try:
+                    self._apply(event)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise LedgerFileError(
+                        f"{self.file.path}: a {event['type']} event cannot be replayed: {exc}"
+                    ) from exc
+
+    # Events: every change goes through _record, replay through _apply ----------------------------
+
+    def _record(
+        self, event: dict[str, Any], started: float | None = None, result: Settled | None = None
+    ) -> None:
+        """Apply a new event and keep it. Caller holds the lock."""
+        self._apply(event, started, result)
+        if self.file is not None:
+            self.file.append(event)
+
+    def _apply(
+        self, event: dict[str, Any], started: float | None = None, result: Settled | None = None
+    ) -> None:
+        """``started`` and ``result`` of a new batch as they are; a replayed batch's start is
+        worked out from its age on the wall clock, its result read back from the event."""
+        kind = event["type"]
+        if kind == "create":
+            self._apply_create(event, started, result)
+        elif kind == "settle":
+            self._apply_settle(self._batches[event["batch_id"]], event)
+        elif kind == "download":
+            self._batches[event["batch_id"]].downloads += 1
+        elif kind == "revoke":
+            record = self._certificates[int(event["serial"], 16)]
+            record.revocation = Revocation(record.serial, _when(event["at"]), event["reason"])
+        elif kind == "unstick":
+            for batch in self._batches.values():
+                batch.stuck = False
+        else:
+            raise ValueError(f"unknown event type {kind!r}")
+
+    def _apply_create(
+        self, event: dict[str, Any], started: float | None, result: Settled | None
+    ) -> None:
+        profile = self.profiles.by_id(event["profile_id"])
+        if profile is None:
+            raise ValueError(f"no profile {event['profile_id']}")
+        authority, size = profile.authority_id, event["size"]
+        self._available[authority] = self._available.get(authority, 0) - size
+        self._held[authority] = self._held.get(authority, 0) + size
+        if started is None:
+            started = self.monotonic() - max(0.0, self.wall() - event["created"])
+        if result is None:
+            items = tuple(_item(i) for i in event["items"])
+            result = Settled(event["outcome"], items, event["reason"])
+        batch = Batch(
+            batch_id=event["batch_id"],
+            batch_name=event["name"],
+            profile=profile,
+            size=size,
+            created=_when(event["created"]),
+            started=started,
+            ready_at=started + event["delay"],
+            result=result,
+            password=event["password"],
+            stuck=event["stuck"],
+        )
+        self._batches[batch.batch_id] = batch
+        self._next_id = max(self._next_id, batch.batch_id + 1)
+
+    def _apply_settle(self, batch: Batch, event: dict[str, Any]) -> None:
+        batch.settled = True
+        authority = batch.profile.authority_id
+        self._held[authority] -= batch.size
+        if batch.result.outcome != "issued":
+            self._available[authority] += batch.size
+            return
+        self._issued += batch.size
+        for item, device_id in zip(batch.result.items, event["device_ids"], strict=True):
+            serial = item.certificate.serial_number
+            self._certificates[serial] = CertificateRecord(
+                serial=serial,
+                common_name=item.common_name,
+                profile_id=batch.profile.profile_id,
+                device_id=device_id,
+                created=_when(event["at"]),
+            )
+
+    # Operations ----------------------------------------------------------------------------------
 
     def create(
         self,
@@ -202,53 +334,43 @@ class Ledger:
                     f"Not enough licences: authority {authority} has "
                     f"{self._available.get(authority, 0)}, the batch needs {size}"
                 )
-            self._available[authority] -= size
-            self._held[authority] = self._held.get(authority, 0) + size
-            batch = Batch(
-                batch_id=next(self._ids),
-                batch_name=batch_name,
-                profile=profile,
-                size=size,
-                created=dt.datetime.now(dt.UTC),
+            batch_id = self._next_id
+            self._record(
+                {
+                    "type": "create",
+                    "batch_id": batch_id,
+                    "name": batch_name,
+                    "profile_id": profile.profile_id,
+                    "size": size,
+                    "created": self.wall(),
+                    "delay": delay,
+                    "stuck": self._stuck,
+                    "password": password,
+                    "outcome": result.outcome,
+                    "reason": result.reason,
+                    "items": [_item_json(i) for i in result.items] if self.file else [],
+                },
                 started=now,
-                ready_at=now + delay,
                 result=result,
-                password=password,
-                stuck=self._stuck,
             )
-            self._batches[batch.batch_id] = batch
-            return batch.to_json(now)
+            return self._batches[batch_id].to_json(now)
 
     def _settle(self, now: float) -> None:
         """Turn every due batch into its outcome. Caller holds the lock."""
         for batch in self._batches.values():
             if batch.settled or batch.stuck or now < batch.ready_at:
                 continue
-            batch.settled = True
-            authority = batch.profile.authority_id
-            self._held[authority] -= batch.size
-            if batch.result.outcome != "issued":
-                self._available[authority] += batch.size
-                continue
-            self._issued += batch.size
-            for item in batch.result.items:
-                serial = item.certificate.serial_number
-                self._certificates[serial] = CertificateRecord(
-                    serial=serial,
-                    common_name=item.common_name,
-                    profile_id=batch.profile.profile_id,
-                    device_id=str(uuid.uuid4()),
-                    created=dt.datetime.now(dt.UTC),
-                )
+            device_ids = [str(uuid.uuid4()) for _ in batch.result.items]
+            event = {"batch_id": batch.batch_id, "device_ids": device_ids, "at": self.wall()}
+            self._record({"type": "settle", **event})
 
     def set_stuck(self, stuck: bool) -> None:
         """Keep new batches in ``PROCESSING`` (True), or let every batch finish (False). Set
         under the same lock as ``create`` reads it: no batch is created stuck after it is off."""
         with self._lock:
             self._stuck = stuck
-            if not stuck:
-                for batch in self._batches.values():
-                    batch.stuck = False
+            if not stuck and any(b.stuck for b in self._batches.values()):
+                self._record({"type": "unstick"})
 
     def view(self, batch_id: int, lag: float = 0.0) -> BatchView | None:
         """A snapshot of the batch (settled if due), or None when there is no such batch or it
@@ -262,7 +384,7 @@ class Ledger:
     def record_download(self, batch_id: int) -> None:
         """Count one download; the batch reads ``COLLECTED`` from the first on."""
         with self._lock:
-            self._batches[batch_id].downloads += 1
+            self._record({"type": "download", "batch_id": batch_id})
 
     def list_batches(
         self, name: str | None, status: str | None, lag: float = 0.0
@@ -329,7 +451,8 @@ class Ledger:
                 )
             if record.revocation is not None:
                 raise AlreadyRevoked(f"Certificate {serial:X} is already revoked")
-            record.revocation = Revocation(serial, dt.datetime.now(dt.UTC), reason_code)
+            event = {"serial": format(serial, "X"), "at": self.wall(), "reason": reason_code}
+            self._record({"type": "revoke", **event})
             return True
 
     def revocations(self) -> list[Revocation]:

@@ -8,19 +8,16 @@ from types import TracebackType
 
 from sectigo_svc.emulator import errors
 from sectigo_svc.emulator.api import SectigoApi
+from sectigo_svc.emulator.bundles import Pkcs12Unavailable, check_pkcs12_encoding
 from sectigo_svc.emulator.ca import CertificateAuthority
-from sectigo_svc.emulator.catalog import PROFILES
-from sectigo_svc.emulator.config import (
-    DEFAULT_BALANCES,
-    Account,
-    EmulatorConfig,
-    EmulatorConfigError,
-)
+from sectigo_svc.emulator.catalog import DEFAULT_BALANCE, account_profiles
+from sectigo_svc.emulator.config import Account, EmulatorConfig, EmulatorConfigError
 from sectigo_svc.emulator.faults import FaultInjector
 from sectigo_svc.emulator.http import HttpServer, Reply, Request, Response, Router
 from sectigo_svc.emulator.issuance import Issuer
 from sectigo_svc.emulator.journal import Journal
 from sectigo_svc.emulator.ledger import Ledger
+from sectigo_svc.emulator.ledger_file import LedgerFile, LedgerFileError
 from sectigo_svc.emulator.management import Management
 from sectigo_svc.emulator.routes.account import AccountRoutes
 from sectigo_svc.emulator.routes.auth import AuthRoutes
@@ -38,14 +35,27 @@ class Emulator:
 
     ``start`` binds both sockets (port 0 picks free ports, see ``api_url``/``management_url``) and
     serves from background threads; ``stop`` finishes replies under way and closes both.
+
+    With ``state_dir`` the CA and the ledger (batches, certificates, licences, revocations) are
+    kept there and taken up again by the next start.
     """
 
     def __init__(self, config: EmulatorConfig) -> None:
-        authority_ids = {p.authority_id for p in PROFILES}
-        balances = DEFAULT_BALANCES | dict(config.balances)
-        unknown = set(balances) - authority_ids
+        self.profiles = account_profiles(config.authority_ids)
+        balances = dict.fromkeys(self.profiles.authority_ids, DEFAULT_BALANCE)
+        unknown = {authority for authority, _ in config.balances} - set(balances)
         if unknown:
-            raise EmulatorConfigError(f"balance: no authority {sorted(unknown)[0]}")
+            raise EmulatorConfigError(
+                f"balance: no authority {sorted(unknown)[0]} (the authorities are "
+                f"{', '.join(map(str, balances))})"
+            )
+        balances |= dict(config.balances)
+        try:
+            check_pkcs12_encoding(config.pkcs12_encryption)
+        except Pkcs12Unavailable as exc:
+            raise EmulatorConfigError(
+                f"pkcs12_encryption {config.pkcs12_encryption}: {exc}"
+            ) from exc
         self.config = config
         self._started = time.monotonic()
         self.settings = LiveSettings(
@@ -65,7 +75,11 @@ class Emulator:
         self.faults = FaultInjector()
         self.faults.add(config.faults)
         self.tokens = TokenIssuer(self._lifetimes, self._token_clock)
-        self.ledger = Ledger(balances, time.monotonic)
+        self._ledger_file = LedgerFile(config.state_dir) if config.state_dir else None
+        try:
+            self.ledger = Ledger(balances, time.monotonic, self.profiles, self._ledger_file)
+        except LedgerFileError as exc:
+            raise EmulatorConfigError(f"state_dir: {exc}") from exc
         self.ledger.set_stuck(config.stuck)
         self.ca = CertificateAuthority.load_or_create(config.state_dir)
         self._api_server = HttpServer(config.host, config.port, self._dispatch_api)
@@ -99,6 +113,7 @@ class Emulator:
         AuthRoutes(self._accounts, self.tokens, self.stats).register(router)
         BatchRoutes(
             self.ledger,
+            self.profiles,
             issuer,
             self.ca,
             self.settings,
@@ -106,7 +121,7 @@ class Emulator:
             config.status_text,
             config.pkcs12_encryption,
         ).register(router)
-        AccountRoutes(self.ledger).register(router)
+        AccountRoutes(self.ledger, self.profiles).register(router)
         CertificateRoutes(self.ledger, self.ca).register(router)
         router.add("status", "GET", "/status", self._status, authenticated=False)
         return SectigoApi(
@@ -149,6 +164,8 @@ class Emulator:
             stopper.start()
         for stopper in stoppers:
             stopper.join()
+        if self._ledger_file is not None:
+            self._ledger_file.close()
 
     def __enter__(self) -> Emulator:
         self.start()

@@ -11,7 +11,15 @@ import pytest
 from cryptography import x509
 
 from sectigo_admin.commands.orders import dns_names
-from tests.admin.helpers import Cli, Management, make_csr, san_names, subject_values
+from tests.admin.helpers import (
+    Cli,
+    InProcess,
+    Management,
+    make_csr,
+    san_names,
+    subject_values,
+)
+from tests.conftest import EmulatorFactory
 from tests.wire import BATCH_KEYS
 
 PASSWORD_LINE = re.compile(r"^sectigo: generated PKCS#12 password .*: (\S+)$", re.M)
@@ -25,7 +33,7 @@ def extract(run: Cli, batch_id: int, password: str, directory: Path) -> x509.Cer
 def test_end_entity_profile_with_subject_fields(run: Cli, tmp_path: Path) -> None:
     created = run(
         "create",
-        "-a", "2",
+        "-a", "85",
         "-d", "vasp.example.org",
         "-p", "secrtpasswrd",
         "--dns", "www.vasp.example.org",
@@ -50,17 +58,26 @@ def test_end_entity_profile_with_subject_fields(run: Cli, tmp_path: Path) -> Non
     assert san_names(cert) == ["vasp.example.org", "www.vasp.example.org"]
 
 
+@pytest.fixture
+def distinct_run(
+    emulator_factory: EmulatorFactory, account_env: dict[str, str | None], workdir: Path
+) -> Cli:
+    """The command against an account whose authority ids (1, 2) are not its profile ids."""
+    emulator = emulator_factory(authority_ids="distinct")
+    return InProcess(account_env | {"SECTIGO_ENDPOINT": emulator.api_url})
+
+
 @pytest.mark.parametrize("given", ["2", "85"])
-def test_authority_or_profile_id(run: Cli, given: str) -> None:
-    batch = run(
+def test_authority_or_profile_id(distinct_run: Cli, given: str) -> None:
+    batch = distinct_run(
         "create", "-a", given, "-d", "x.example.org", "-p", "secrtpasswrd",
         "-o", "O", "-l", "L", "-s", "S", "-c", "US",
     ).ok().json()  # fmt: skip
     assert batch["profile"] == "TRISA End Entity"
 
 
-def test_unknown_authority_lists_the_known_ones(run: Cli) -> None:
-    line = run("create", "-a", "999", "-d", "example.com", "-p", "secrtpasswrd").failed(1)
+def test_unknown_authority_lists_the_known_ones(distinct_run: Cli) -> None:
+    line = distinct_run("create", "-a", "999", "-d", "example.com", "-p", "secrtpasswrd").failed(1)
     assert "authority 1 (profile 42 TRISA Profile)" in line
 
 

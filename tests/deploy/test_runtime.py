@@ -135,7 +135,7 @@ def test_metrics_move_during_an_issuance(service_factory: ServiceFactory) -> Non
     assert _sample(after, "sectigo_svc_sectigo_token_renewals_total", how="login") >= 1
     assert _sample(after, "sectigo_svc_requests", state="READY") == 1
     assert _sample(before, "sectigo_svc_requests", state="READY") == 0
-    assert _sample(after, "sectigo_svc_licence_balance", authority="1") > 0
+    assert _sample(after, "sectigo_svc_licence_balance", authority="42") > 0
     latency = {"method": "IssueCertificate", "code": "OK"}
     assert _sample(after, "sectigo_svc_rpc_duration_seconds_count", **latency) >= 1
 

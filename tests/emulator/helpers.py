@@ -32,9 +32,9 @@ P12_PASSWORD = "secrtpasswrd"
 JSON_CT = "application/json;charset=UTF-8"
 TIMEOUT = (3.05, 10.0)
 
-AUTHORITY_1 = 1
+AUTHORITY_1 = 42  # the default account: each authority has its profile's id
 PROFILE_1 = 42
-AUTHORITY_2 = 2
+AUTHORITY_2 = 85
 PROFILE_2 = 85
 
 OPENSSL = "/usr/bin/openssl"
@@ -494,12 +494,14 @@ def openssl(*args: str, input_bytes: bytes | None = None) -> subprocess.Complete
 
 
 def open_p12_with_openssl(
-    p12: bytes, password: str, tmp_dir: Path
+    p12: bytes, password: str, tmp_dir: Path, *, legacy: bool = False
 ) -> tuple[Any, list[x509.Certificate]]:
-    """Decrypt a PKCS#12 with ``openssl pkcs12 -nodes`` (no ``-legacy``): (key, certificates)."""
+    """Decrypt a PKCS#12 with ``openssl pkcs12 -nodes`` (``-legacy`` only when asked for):
+    (key, certificates)."""
     path = tmp_dir / "bundle.p12"
     path.write_bytes(p12)
-    result = openssl("pkcs12", "-in", str(path), "-nodes", "-passin", f"pass:{password}")
+    flags = ("-legacy",) if legacy else ()
+    result = openssl("pkcs12", *flags, "-in", str(path), "-nodes", "-passin", f"pass:{password}")
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     blocks = pem_blocks(result.stdout)
     keys = [block for label, block in blocks if label.endswith("PRIVATE KEY")]
@@ -567,3 +569,14 @@ def assert_licence_invariant(api: Api) -> None:
         held,
         total_balance,
     )
+
+
+def p12_algorithms(p12: bytes, password: str, tmp_dir: Path) -> str:
+    """``openssl pkcs12 -info`` on the file (with ``-legacy``): its algorithm lines, lower case."""
+    path = tmp_dir / "info.p12"
+    path.write_bytes(p12)
+    result = openssl(
+        "pkcs12", "-legacy", "-info", "-noout", "-in", str(path), "-passin", f"pass:{password}"
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return result.stderr.decode().lower()

@@ -38,47 +38,64 @@ END_ENTITY_PARAMETERS = BASE_PARAMETERS | {
 }
 
 
-def test_authorities_allowed(api: Api) -> None:
+@pytest.mark.parametrize(("authority_ids", "ids"), [("profile", (42, 85)), ("distinct", (1, 2))])
+def test_authorities_allowed(
+    emulator_factory: EmulatorFactory, connect: Connect, authority_ids: str, ids: tuple[int, int]
+) -> None:
+    """By default each authority has its profile's id; the configured account keeps them apart."""
+    api = connect(emulator_factory(authority_ids=authority_ids))
     response = api.get("/api/v1/authorities/allowed")
     assert response.status_code == 200
     assert_json_content_type(response)
     authorities = {a["id"]: a for a in response.json()}
-    assert set(authorities) == {1, 2}
+    assert set(authorities) == set(ids)
     for authority in authorities.values():
         assert set(authority) >= AUTHORITY_FIELDS
         assert authority["ecosystemId"] == 100
         assert authority["ecosystemName"] == "TRISA"
         assert authority["enabled"] is True
         assert authority["balance"] == 100
-    assert authorities[1]["profileId"] == 42
-    assert authorities[1]["profileName"] == "TRISA Profile"
-    assert authorities[2]["profileId"] == 85
-    assert authorities[2]["profileName"] == "TRISA End Entity"
+    first, second = ids
+    assert authorities[first]["profileId"] == 42
+    assert authorities[first]["profileName"] == "TRISA Profile"
+    assert authorities[second]["profileId"] == 85
+    assert authorities[second]["profileName"] == "TRISA End Entity"
+
+
+def test_distinct_authority_ids_are_not_profile_ids(
+    emulator_factory: EmulatorFactory, connect: Connect
+) -> None:
+    api = connect(emulator_factory(authority_ids="distinct"))
+    assert_error(api.create_batch(authority_id=42), 404, -11)
+    assert_error(api.get("/api/v1/authorities/42/balanceavailable"), 404, -11)
+    batch_id = api.created_batch_id(authority_id=1)
+    assert api.wait_for_batch(batch_id)["profile"] == "TRISA Profile"
+    assert api.balance(1) == 99
 
 
 def test_balance_is_a_bare_integer(api: Api) -> None:
-    response = api.get("/api/v1/authorities/1/balanceavailable")
+    response = api.get("/api/v1/authorities/42/balanceavailable")
     assert response.status_code == 200
     assert_json_content_type(response)
     assert response.text.strip() == "100"
-    assert api.balance(2) == 100
+    assert api.balance(85) == 100
 
 
 def test_balance_follows_configuration_and_creation(
     emulator_factory: EmulatorFactory, connect: Connect
 ) -> None:
-    api = connect(emulator_factory(balances=((1, 3), (2, 7))))
-    assert api.balance(1) == 3
-    assert api.balance(2) == 7
+    api = connect(emulator_factory(balances=((42, 3), (85, 7))))
+    assert api.balance(42) == 3
+    assert api.balance(85) == 7
     assert api.devices() == {"ordered": 10, "issued": 0}
     api.created_batch_id(server_params())
-    assert api.balance(1) == 2
-    assert api.balance(2) == 7
+    assert api.balance(42) == 2
+    assert api.balance(85) == 7
     response = api.get("/api/v1/authorities/allowed")
-    assert {a["id"]: a["balance"] for a in response.json()} == {1: 2, 2: 7}
+    assert {a["id"]: a["balance"] for a in response.json()} == {42: 2, 85: 7}
 
 
-@pytest.mark.parametrize("authority", ["999", "0", "3"])
+@pytest.mark.parametrize("authority", ["999", "0", "1", "2"])
 def test_balance_unknown_authority_404(api: Api, authority: str) -> None:
     assert_error(api.get(f"/api/v1/authorities/{authority}/balanceavailable"), 404, -11)
 
@@ -206,4 +223,4 @@ def test_organization(api: Api) -> None:
     assert organization["organizationName"] == "TRISA Emulated"
     assert organization["ecosystemId"] == 100
     assert isinstance(organization["orgStatus"], str)
-    assert {a["id"] for a in organization["authorities"]} == {1, 2}
+    assert {a["id"] for a in organization["authorities"]} == {42, 85}

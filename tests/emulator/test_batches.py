@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from tests.conftest import EmulatorFactory
 from tests.emulator.conftest import Connect
 from tests.emulator.helpers import (
+    AUTHORITY_1,
     AUTHORITY_2,
     JSON_CT,
     P12_PASSWORD,
@@ -85,15 +86,15 @@ def _invalid_bodies() -> list[tuple[str, Any]]:
     null_value = {**good, "pkcs12Password": None}
     list_value = {**good, "dNSName": ["example.com"]}
     return [
-        ("unknown-parameter", {"authorityId": 1, "batchName": "b", "profileParams": unknown}),
-        ("missing-parameter", {"authorityId": 1, "batchName": "b", "profileParams": missing}),
-        ("empty-value", {"authorityId": 1, "batchName": "b", "profileParams": empty_value}),
-        ("int-value", {"authorityId": 1, "batchName": "b", "profileParams": int_value}),
-        ("null-value", {"authorityId": 1, "batchName": "b", "profileParams": null_value}),
-        ("list-value", {"authorityId": 1, "batchName": "b", "profileParams": list_value}),
-        ("empty-batch-name", {"authorityId": 1, "batchName": "", "profileParams": good}),
-        ("no-profile-params", {"authorityId": 1, "batchName": "b"}),
-        ("missing-ee-field", {"authorityId": 2, "batchName": "b", "profileParams": good}),
+        ("unknown-parameter", {"authorityId": 42, "batchName": "b", "profileParams": unknown}),
+        ("missing-parameter", {"authorityId": 42, "batchName": "b", "profileParams": missing}),
+        ("empty-value", {"authorityId": 42, "batchName": "b", "profileParams": empty_value}),
+        ("int-value", {"authorityId": 42, "batchName": "b", "profileParams": int_value}),
+        ("null-value", {"authorityId": 42, "batchName": "b", "profileParams": null_value}),
+        ("list-value", {"authorityId": 42, "batchName": "b", "profileParams": list_value}),
+        ("empty-batch-name", {"authorityId": 42, "batchName": "", "profileParams": good}),
+        ("no-profile-params", {"authorityId": 42, "batchName": "b"}),
+        ("missing-ee-field", {"authorityId": 85, "batchName": "b", "profileParams": good}),
     ]
 
 
@@ -104,8 +105,8 @@ def test_create_batch_invalid_400(api: Api, case: str, body: Any) -> None:
     response = api.request("PUT", "/api/v1/batches/createSingleCertBatch", json_body=body)
     assert_error(response, 400, VALIDATION)
     assert api.batches() == [], case
-    assert api.balance(1) == 100
-    assert api.balance(2) == 100
+    assert api.balance(42) == 100
+    assert api.balance(85) == 100
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b"null"])
@@ -120,7 +121,7 @@ def test_create_batch_bad_json_400(api: Api, raw: bytes) -> None:
     assert api.batches() == []
 
 
-@pytest.mark.parametrize("authority", [999, 0, 42])
+@pytest.mark.parametrize("authority", [999, 0, 1])
 def test_create_batch_unknown_authority_404(api: Api, authority: int) -> None:
     assert_error(api.create_batch(server_params(), authority_id=authority), 404, NOT_FOUND)
     assert api.batches() == []
@@ -129,9 +130,9 @@ def test_create_batch_unknown_authority_404(api: Api, authority: int) -> None:
 def test_create_batch_402_when_balance_exhausted(
     emulator_factory: EmulatorFactory, connect: Connect
 ) -> None:
-    api = connect(emulator_factory(balances=((1, 1), (2, 100))))
+    api = connect(emulator_factory(balances=((42, 1), (85, 100))))
     api.created_batch_id(server_params("one.example.com"))
-    assert api.balance(1) == 0
+    assert api.balance(42) == 0
     assert_error(api.create_batch(server_params("two.example.com")), 402, NO_LICENCE)
     assert len(api.batches()) == 1
     # the other authority is unaffected
@@ -287,10 +288,10 @@ def _assert_rejected(api: Api, batch_id: int) -> dict[str, Any]:
         (AUTHORITY_2, end_entity_params(countryName="usa")),
         (AUTHORITY_2, end_entity_params(countryName="us")),
         (AUTHORITY_2, end_entity_params(organizationName="x" * 65)),
-        (1, server_params(password="short")),
-        (1, server_params(password="x" * 129)),
-        (1, server_params("not a domain")),
-        (1, {**server_params(), "dNSName": "example.com\nbad domain!"}),
+        (AUTHORITY_1, server_params(password="short")),
+        (AUTHORITY_1, server_params(password="x" * 129)),
+        (AUTHORITY_1, server_params("not a domain")),
+        (AUTHORITY_1, {**server_params(), "dNSName": "example.com\nbad domain!"}),
     ],
     ids=[
         "country-usa",
@@ -321,7 +322,7 @@ def test_reject_common_names(emulator_factory: EmulatorFactory, connect: Connect
     _assert_rejected(api, rejected)
     _assert_rejected(api, blocked)
     assert api.wait_for_batch(fine)["status"] == "READY_FOR_DOWNLOAD"
-    assert api.balance(1) == 99
+    assert api.balance(42) == 99
     assert api.devices()["issued"] == 1
 
 
@@ -338,7 +339,7 @@ def test_licence_invariant_through_the_lifecycle(
     emulator_factory: EmulatorFactory, connect: Connect
 ) -> None:
     emulator = emulator_factory(
-        balances=((1, 10), (2, 5)), reject_common_names=(r"^reject\.",), stuck=True
+        balances=((42, 10), (85, 5)), reject_common_names=(r"^reject\.",), stuck=True
     )
     api = connect(emulator)
     mgmt = Management(emulator.management_url)
@@ -351,8 +352,8 @@ def test_licence_invariant_through_the_lifecycle(
     ee = api.created_batch_id(end_entity_params(), authority_id=AUTHORITY_2)
     time.sleep(0.1)
     # stuck: every batch holds its licence
-    assert api.balance(1) == 10 - 4
-    assert api.balance(2) == 5 - 2
+    assert api.balance(42) == 10 - 4
+    assert api.balance(85) == 5 - 2
     assert api.devices() == {"ordered": 15, "issued": 0}
     assert_licence_invariant(api)
 
@@ -362,6 +363,6 @@ def test_licence_invariant_through_the_lifecycle(
     for batch_id in (bad_pattern, bad_name):
         assert api.wait_for_batch(batch_id)["status"] == "REJECTED"
     assert api.devices() == {"ordered": 15, "issued": 4}
-    assert api.balance(1) == 10 - 3
-    assert api.balance(2) == 5 - 1
+    assert api.balance(42) == 10 - 3
+    assert api.balance(85) == 5 - 1
     assert_licence_invariant(api)

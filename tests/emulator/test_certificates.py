@@ -17,6 +17,7 @@ from sectigo_svc.emulator import Emulator
 from tests.conftest import EmulatorFactory
 from tests.emulator.conftest import Connect
 from tests.emulator.helpers import (
+    AUTHORITY_1,
     AUTHORITY_2,
     P12_PASSWORD,
     PROFILE_1,
@@ -35,6 +36,7 @@ from tests.emulator.helpers import (
     media_type,
     open_p12_with_openssl,
     openssl,
+    p12_algorithms,
     p12_member_name,
     public_der,
     san_dns_names,
@@ -51,14 +53,16 @@ def issue_leaf(
     tmp_path: Path,
     params: dict[str, str] | None = None,
     *,
-    authority_id: int = 1,
+    authority_id: int = AUTHORITY_1,
 ) -> tuple[x509.Certificate, list[x509.Certificate], Any]:
     """Issue a server-side key batch; return (leaf, every cert in the .p12, key)."""
     params = params or server_params()
     _, members = issue_and_download(api, params, authority_id=authority_id)
     name = f"{p12_member_name(params['commonName'])}.p12"
     assert list(members) == [name]
-    key, certs = open_p12_with_openssl(members[name], params["pkcs12Password"], tmp_path)
+    key, certs = open_p12_with_openssl(
+        members[name], params["pkcs12Password"], tmp_path, legacy=True
+    )
     return leaf_for_key(key, certs), certs, key
 
 
@@ -138,7 +142,9 @@ def test_wildcard_common_name_file_name(api: Api, tmp_path: Path) -> None:
     params = server_params("*.example.org", ["example.org"])
     _, members = issue_and_download(api, params)
     assert list(members) == ["_.example.org.p12"]
-    key, certs = open_p12_with_openssl(members["_.example.org.p12"], P12_PASSWORD, tmp_path)
+    key, certs = open_p12_with_openssl(
+        members["_.example.org.p12"], P12_PASSWORD, tmp_path, legacy=True
+    )
     leaf = leaf_for_key(key, certs)
     assert common_name(leaf.subject) == "*.example.org"
     assert san_dns_names(leaf) == ["*.example.org", "example.org"]
@@ -148,8 +154,11 @@ def test_p12_wrong_password_fails(api: Api, tmp_path: Path) -> None:
     _, members = issue_and_download(api, server_params())
     path = tmp_path / "example.com.p12"
     path.write_bytes(members["example.com.p12"])
-    result = openssl("pkcs12", "-in", str(path), "-nodes", "-passin", "pass:wrongpassword")
+    result = openssl(
+        "pkcs12", "-legacy", "-in", str(path), "-nodes", "-passin", "pass:wrongpassword"
+    )
     assert result.returncode != 0
+    assert b"mac verify error" in result.stderr.lower(), result.stderr
 
 
 def test_p12_opens_with_cryptography(api: Api) -> None:
@@ -163,27 +172,47 @@ def test_p12_opens_with_cryptography(api: Api) -> None:
     assert set(extra) == {issuing, root}
 
 
+SECTIGO_LAYOUT = (
+    "mac: sha1, iteration 1",
+    "pkcs7 encrypted data: pbewithsha1and40bitrc2-cbc, iteration 2048",
+    "shrouded keybag: pbewithsha1and3-keytripledes-cbc, iteration 2048",
+)
+
+
 @pytest.mark.parametrize(
-    ("encryption", "marker"),
-    [("aes", "AES-256-CBC"), ("3des", "pbeWithSHA1And3-KeyTripleDES-CBC")],
+    ("encryption", "markers", "absent"),
+    [
+        (None, SECTIGO_LAYOUT, "aes-256-cbc"),
+        ("rc2", SECTIGO_LAYOUT, "aes-256-cbc"),
+        ("3des", ("pkcs7 encrypted data: pbewithsha1and3-keytripledes-cbc",), "rc2"),
+        ("aes", ("aes-256-cbc", "mac: sha256"), "pbewithsha1"),
+    ],
 )
 def test_pkcs12_encryption_setting(
     emulator_factory: EmulatorFactory,
     connect: Connect,
     tmp_path: Path,
-    encryption: str,
-    marker: str,
+    encryption: str | None,
+    markers: tuple[str, ...],
+    absent: str,
 ) -> None:
-    api = connect(emulator_factory(pkcs12_encryption=encryption))
+    """The default is Sectigo's own layout: RC2-40 certificates, a 3DES key, a one-round SHA-1
+    MAC, which OpenSSL 3 opens only with -legacy; 3des and aes open without it."""
+    options = {} if encryption is None else {"pkcs12_encryption": encryption}
+    api = connect(emulator_factory(**options))
     _, members = issue_and_download(api, server_params())
+    p12 = members["example.com.p12"]
+    report = p12_algorithms(p12, P12_PASSWORD, tmp_path)
+    for marker in markers:
+        assert marker in report, report
+    assert absent not in report, report
     path = tmp_path / "example.com.p12"
-    path.write_bytes(members["example.com.p12"])
-    info = openssl("pkcs12", "-in", str(path), "-info", "-noout", "-passin", f"pass:{P12_PASSWORD}")
-    assert info.returncode == 0, info.stderr.decode(errors="replace")
-    report = info.stdout.decode() + info.stderr.decode()
-    assert marker in report, report
-    other = "pbeWithSHA1And3-KeyTripleDES-CBC" if encryption == "aes" else "AES-256-CBC"
-    assert other not in report, report
+    path.write_bytes(p12)
+    plain = openssl("pkcs12", "-in", str(path), "-nodes", "-passin", f"pass:{P12_PASSWORD}")
+    assert (plain.returncode == 0) is (encryption in ("3des", "aes")), plain.stderr
+    key, certs = open_p12_with_openssl(p12, P12_PASSWORD, tmp_path, legacy=True)
+    assert certs[0] == leaf_for_key(key, certs)
+    assert len(certs) == 3
 
 
 @pytest.mark.parametrize(

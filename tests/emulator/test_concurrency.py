@@ -37,8 +37,8 @@ def test_parallel_batch_creation(emulator: Emulator, api: Api) -> None:
 
     assert len(set(ids)) == THREADS
     assert sorted(ids) == list(range(10000, 10000 + THREADS))
-    assert api.balance(1) == 100 - THREADS
-    assert api.balance(2) == 100
+    assert api.balance(42) == 100 - THREADS
+    assert api.balance(85) == 100
     for batch_id in ids:
         assert api.wait_for_batch(batch_id)["status"] == "READY_FOR_DOWNLOAD"
     assert api.devices() == {"ordered": 200, "issued": THREADS}
@@ -51,7 +51,7 @@ def test_parallel_batch_creation(emulator: Emulator, api: Api) -> None:
 def test_parallel_creation_never_overspends(
     emulator_factory: EmulatorFactory, connect: Connect
 ) -> None:
-    emulator = emulator_factory(balances=((1, 5), (2, 100)))
+    emulator = emulator_factory(balances=((42, 5), (85, 100)))
     admin = connect(emulator)
     barrier = threading.Barrier(16)
 
@@ -68,7 +68,7 @@ def test_parallel_creation_never_overspends(
         statuses = list(pool.map(create, range(16)))
     assert statuses.count(200) == 5
     assert statuses.count(402) == 11
-    assert admin.balance(1) == 0
+    assert admin.balance(42) == 0
     assert len(admin.batches()) == 5
     for batch in admin.batches():
         admin.wait_for_batch(batch["batchId"])
@@ -80,7 +80,7 @@ def test_stuck_switched_while_batches_are_created(
     emulator_factory: EmulatorFactory, connect: Connect
 ) -> None:
     """A batch created as ``stuck`` goes off must not miss the release and stay stuck forever."""
-    emulator = emulator_factory(key_type="ec256", balances=((1, 10_000), (2, 100)))
+    emulator = emulator_factory(key_type="ec256", balances=((42, 10_000), (85, 100)))
     admin = connect(emulator)
     mgmt = Management(emulator.management_url)
     flipping = threading.Event()

@@ -111,7 +111,7 @@ def test_error_rule_does_not_process(api: Api, mgmt: Management) -> None:
     assert faults_applied(after, "error") == faults_applied(before, "error") + 1
     assert status_counts(after, "create_batch").get(500) == 1
     assert api.batches(batchName="failing") == []
-    assert api.balance(1) == 100
+    assert api.balance(42) == 100
 
     mgmt.clear_faults()
     assert api.create_batch(server_params(), batch_name="working").status_code == 200
@@ -212,7 +212,7 @@ def test_count_retires_a_rule(api: Api, mgmt: Management) -> None:
 def test_routes_filter(api: Api, mgmt: Management) -> None:
     mgmt.add_faults({"kind": "error", "status": 500, "routes": ["devices", "balance"]})
     assert api.get("/api/v1/devices").status_code == 500
-    assert api.get("/api/v1/authorities/1/balanceavailable").status_code == 500
+    assert api.get("/api/v1/authorities/42/balanceavailable").status_code == 500
     assert api.get("/api/v1/authorities/allowed").status_code == 200
     assert api.get("/api/v1/profiles").status_code == 200
     assert api.login().status_code == 200
@@ -384,7 +384,7 @@ def test_slow_rule_takes_effect_then_answers_late(emulator: Emulator, mgmt: Mana
         assert response.status_code == 200, response.text
         assert response.json()["batchId"] == recorded["batch_id"]
         assert elapsed >= 1.5
-        assert api.balance(1) == 99
+        assert api.balance(42) == 99
         assert faults_applied(mgmt.stats(), "slow") == 1
         assert status_counts(mgmt.stats(), "create_batch") == {200: 1}
     finally:
@@ -403,7 +403,7 @@ def test_slow_rule_times_out_a_short_read_timeout_yet_the_order_is_taken(
         mgmt.clear_faults()
         found = api.batches(batchName="timed-out")
         assert len(found) == 1
-        assert api.balance(1) == 99
+        assert api.balance(42) == 99
         assert mgmt.stats()["batches_created"] == 1
     finally:
         api.close()
@@ -433,7 +433,7 @@ def test_lost_rule_takes_effect_then_resets(emulator: Emulator, mgmt: Management
         found = api.batches(batchName="lost")
         assert len(found) == 1
         assert api.wait_for_batch(found[0]["batchId"])["status"] == "READY_FOR_DOWNLOAD"
-        assert api.balance(1) == 99
+        assert api.balance(42) == 99
         stats = mgmt.stats()
         assert faults_applied(stats, "lost") == 1
         assert stats["batches_created"] == 1
@@ -463,7 +463,7 @@ def test_throttle_burst_on_create_batch(api: Api, mgmt: Management) -> None:
         assert_error(response, 429, INJECTED)
         assert response.headers["Retry-After"] == "5"
     assert api.batches() == []
-    assert api.balance(1) == 100
+    assert api.balance(42) == 100
     assert api.create_batch(server_params(), batch_name="burst").status_code == 200
     assert [b["batchName"] for b in api.batches()] == ["burst"]
     assert status_counts(mgmt.stats(), "create_batch") == {429: 3, 200: 1}

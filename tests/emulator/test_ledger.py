@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from sectigo_svc.emulator.catalog import profile_by_authority
+from sectigo_svc.emulator.catalog import account_profiles
 from sectigo_svc.emulator.ledger import BatchView, Ledger, Settled
 
 PASSWORD = "secrtpasswrd"
@@ -27,11 +27,11 @@ def clock() -> Clock:
 
 @pytest.fixture
 def ledger(clock: Clock) -> Ledger:
-    return Ledger({1: 10, 2: 10}, clock)
+    return Ledger({42: 10, 85: 10}, clock)
 
 
 def create(ledger: Ledger, delay: float = 1.0) -> int:
-    profile = profile_by_authority(1)
+    profile = account_profiles().by_authority(42)
     assert profile is not None
     created = ledger.create(profile, "batch", 1, Settled("issued"), PASSWORD, delay)
     batch_id = created["batchId"]

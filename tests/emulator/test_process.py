@@ -139,7 +139,7 @@ def test_start_serve_and_sigterm() -> None:
 
 def test_command_line_options_are_applied() -> None:
     args = (
-        *("--username", "alice", "--balance", "1=3", "--issue-delay", "0.2"),
+        *("--username", "alice", "--balance", "42=3", "--issue-delay", "0.2"),
         *("--visibility-lag", "2.5", "--clock-offset", "-900", "--ignore-list-filters"),
     )
     with running_emulator(*args, env={"SECTIGO_EMULATOR_PASSWORD": "alicepassword"}) as (
@@ -152,7 +152,7 @@ def test_command_line_options_are_applied() -> None:
         try:
             assert api.login("tester", PASSWORD).status_code == 401
             assert api.login("alice", "alicepassword").status_code == 200
-            assert api.balance(1) == 3
+            assert api.balance(42) == 3
             settings = Management(line["management"]).faults()["settings"]
             assert settings["visibility_lag"] == 2.5
             assert settings["clock_offset"] == -900

@@ -53,7 +53,7 @@ def test_known_path_wrong_method_405(api: Api, method: str, path: str) -> None:
 )
 def test_json_body_with_wrong_content_type_415(api: Api, content_type: str) -> None:
     body = (
-        '{"authorityId": 1, "batchName": "b", "profileParams": '
+        '{"authorityId": 42, "batchName": "b", "profileParams": '
         '{"commonName": "example.com", "dNSName": "example.com", "pkcs12Password": "secrtpasswrd"}}'
     )
     response = api.request(
@@ -123,7 +123,7 @@ def test_json_replies_declare_utf8(api: Api) -> None:
     for path in (
         "/api/v1/devices",
         "/api/v1/authorities/allowed",
-        "/api/v1/authorities/1/balanceavailable",
+        "/api/v1/authorities/42/balanceavailable",
         "/api/v1/profiles",
         "/api/v1/profiles/42",
         "/api/v1/profiles/42/parameters",

@@ -76,7 +76,7 @@ def test_upload_one_csr(api: Api, tmp_path: Path) -> None:
     assert batch["size"] == 1
     assert batch["status"] == "CREATED"
     assert batch["profile"] == "TRISA Profile"
-    assert api.balance(1) == 99
+    assert api.balance(42) == 99
     members = _download_pems(api, batch["batchId"])
     assert list(members) == ["device.example.com.pem"]
     _check_chain_file(
@@ -105,7 +105,7 @@ def test_upload_two_csrs_in_one_pem(api: Api, tmp_path: Path) -> None:
     assert response.status_code == 200, response.text
     batch = response.json()
     assert batch["size"] == 2
-    assert api.balance(1) == 98
+    assert api.balance(42) == 98
     members = _download_pems(api, batch["batchId"])
     assert sorted(members) == ["one.example.com.pem", "two.example.com.pem"]
     info = api.get(f"/api/v1/batches/{batch['batchId']}/processing_info").json()
@@ -123,7 +123,7 @@ def test_upload_zip_of_csrs(api: Api, tmp_path: Path) -> None:
     assert response.status_code == 200, response.text
     batch = response.json()
     assert batch["size"] == 2
-    assert api.balance(1) == 98
+    assert api.balance(42) == 98
     members = _download_pems(api, batch["batchId"])
     assert sorted(members) == ["zip1.example.com.pem", "zip2.example.com.pem"]
     _check_chain_file(
@@ -144,7 +144,7 @@ def test_upload_zip_labelled_octet_stream_400(api: Api) -> None:
     response = api.upload(archive, filename="csrs.zip", content_type="application/octet-stream")
     assert_error(response, 400, VALIDATION)
     assert api.batches() == []
-    assert api.balance(1) == 100
+    assert api.balance(42) == 100
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_upload_bad_signature_400(api: Api) -> None:
     csr, _ = make_csr("forged.example.com")
     assert_error(api.upload(tamper_csr_signature(csr)), 400, VALIDATION)
     assert api.batches() == []
-    assert api.balance(1) == 100
+    assert api.balance(42) == 100
 
 
 def test_upload_one_bad_csr_spoils_the_batch(api: Api) -> None:
@@ -188,15 +188,15 @@ def test_upload_unknown_profile_404(api: Api) -> None:
 def test_upload_not_enough_licences_402(
     emulator_factory: EmulatorFactory, connect: Connect
 ) -> None:
-    api = connect(emulator_factory(balances=((1, 1), (2, 100))))
+    api = connect(emulator_factory(balances=((42, 1), (85, 100))))
     first, _ = make_csr("a.example.com")
     second, _ = make_csr("b.example.com")
     assert_error(api.upload(first + second), 402, -13)
-    assert api.balance(1) == 1
+    assert api.balance(42) == 1
     assert api.batches() == []
     response = api.upload(first)
     assert response.status_code == 200, response.text
-    assert api.balance(1) == 0
+    assert api.balance(42) == 0
 
 
 def test_upload_end_entity_profile(api: Api) -> None:
@@ -204,8 +204,8 @@ def test_upload_end_entity_profile(api: Api) -> None:
     response = api.upload(csr, profile_id=PROFILE_2)
     assert response.status_code == 200, response.text
     assert response.json()["profile"] == "TRISA End Entity"
-    assert api.balance(2) == 99
-    assert api.balance(1) == 100
+    assert api.balance(85) == 99
+    assert api.balance(42) == 100
 
 
 def test_upload_csr_without_san_is_broken(api: Api) -> None:

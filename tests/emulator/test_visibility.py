@@ -57,7 +57,7 @@ def test_new_batch_hidden_until_the_lag_has_passed(api: Api, mgmt: Management) -
     assert_invisible(api, batch_id, "lagging")
     # the ledger holds it all along, with its licence spent
     assert [b["batch_id"] for b in mgmt.batches()] == [batch_id]
-    assert api.balance(1) == 99
+    assert api.balance(42) == 99
 
     seen_at = wait_visible(api, batch_id, deadline=LAG + 5)
     assert seen_at - created_at >= LAG

@@ -21,6 +21,7 @@ from tests.emulator.helpers import (
     fetch_chain,
     leaf_for_key,
     open_p12_with_openssl,
+    openssl,
     san_dns_names,
     unzip,
 )
@@ -33,7 +34,7 @@ def test_seed_walkthrough(emulator: Emulator, connect: Connect, tmp_path: Path) 
 
     # sectigo authorities
     authorities = api.get("/api/v1/authorities/allowed").json()
-    authority = next(a for a in authorities if a["id"] == 1)
+    authority = next(a for a in authorities if a["id"] == 42)
     assert authority["profileId"] == 42
     assert authority["profileName"] == "TRISA Profile"
     balance_before = authority["balance"]
@@ -52,14 +53,14 @@ def test_seed_walkthrough(emulator: Emulator, connect: Connect, tmp_path: Path) 
         "dNSName": "example.com\nwww.example.com",
         "pkcs12Password": P12_PASSWORD,
     }
-    created = api.create_batch(params, authority_id=1, batch_name="example.com certs")
+    created = api.create_batch(params, authority_id=42, batch_name="example.com certs")
     assert created.status_code == 200, created.text
     batch = created.json()
     assert batch["status"] == "CREATED"
     assert batch["batchName"] == "example.com certs"
     assert batch["size"] == 1
     batch_id = batch["batchId"]
-    assert api.balance(1) == balance_before - 1
+    assert api.balance(42) == balance_before - 1
 
     # sectigo batches -i ID (poll), --status, --info
     deadline = time.monotonic() + 5
@@ -80,10 +81,18 @@ def test_seed_walkthrough(emulator: Emulator, connect: Connect, tmp_path: Path) 
     certs_dir.mkdir()
     (certs_dir / f"{batch_id}.zip").write_bytes(download.content)
 
-    # unzip certs/ID.zip; openssl pkcs12 -in certs/example.com.p12 -nodes
+    # unzip certs/ID.zip; openssl pkcs12 -in certs/example.com.p12 -nodes: like Sectigo's own
+    # files, OpenSSL 3 opens it only with -legacy (RC2-40)
     members = unzip((certs_dir / f"{batch_id}.zip").read_bytes())
     assert list(members) == ["example.com.p12"]
-    key, certs = open_p12_with_openssl(members["example.com.p12"], P12_PASSWORD, certs_dir)
+    p12_path = certs_dir / "example.com.p12"
+    p12_path.write_bytes(members["example.com.p12"])
+    plain = openssl("pkcs12", "-in", str(p12_path), "-nodes", "-passin", f"pass:{P12_PASSWORD}")
+    assert plain.returncode != 0
+    assert b"RC2" in plain.stderr, plain.stderr
+    key, certs = open_p12_with_openssl(
+        members["example.com.p12"], P12_PASSWORD, certs_dir, legacy=True
+    )
     assert isinstance(key, rsa.RSAPrivateKey)
     leaf = leaf_for_key(key, certs)
     issuing, root = fetch_chain(emulator.api_url)

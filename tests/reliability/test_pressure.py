@@ -116,7 +116,7 @@ def test_concurrent_issuances_under_a_fault_mix_with_slow_orders_and_short_token
 ) -> None:
     read_timeout, lifetime = 2.0, 3
     emulator = emulator_factory(
-        access_lifetime=lifetime, refresh_lifetime=3600, balances=((1, 2 * scale.concurrent),)
+        access_lifetime=lifetime, refresh_lifetime=3600, balances=((42, 2 * scale.concurrent),)
     )
     backstage = Backstage(emulator)
     service = service_factory(

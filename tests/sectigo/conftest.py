@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import responses
 
 from sectigo_svc.emulator import Emulator
 from sectigo_svc.sectigo import Environment, SectigoClient, SectigoConfig
+from tests.conftest import EmulatorFactory
 from tests.sectigo.fakes import credentials
 from tests.sectigo.mocked_http import Sleeps
 
@@ -45,6 +47,13 @@ class Management:
 
     def rotate_signing_key(self) -> None:
         self.session.post(f"{self.url}/rotate-signing-key", timeout=5).raise_for_status()
+
+
+@pytest.fixture
+def emulator_factory(emulator_factory: EmulatorFactory) -> EmulatorFactory:
+    """Emulators whose authorities (1, 2) have other ids than their profiles (42, 85), so that a
+    client passing one where the other belongs fails here."""
+    return functools.partial(emulator_factory, authority_ids="distinct")
 
 
 def client_config(emulator: Emulator, cache_dir: Path, **overrides: Any) -> SectigoConfig:

@@ -117,7 +117,9 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """One emulator for the whole table, with a ready batch and an issued certificate."""
     directory = tmp_path_factory.mktemp("answers")
-    emulator = Emulator(EmulatorConfig(host="127.0.0.1", port=0, management_port=0))
+    emulator = Emulator(
+        EmulatorConfig(host="127.0.0.1", port=0, management_port=0, authority_ids="distinct")
+    )
     emulator.start()
     management = Management(emulator.management_url)
     config = client_config(emulator, directory)

@@ -304,7 +304,7 @@ class EmulatorApi:
         return found
 
     def create_batch(
-        self, common_name: str, password: str, authority_id: int = 1, batch_name: str = ""
+        self, common_name: str, password: str, authority_id: int = 42, batch_name: str = ""
     ) -> int:
         """Order a server-key certificate directly, as another Sectigo user would; the batch id.
 

@@ -139,14 +139,14 @@ def test_end_entity_profile_gets_the_subject_fields(service: Service) -> None:
         organization="Example VASP Ltd", locality="Menlo Park", state="California", country="US"
     )
 
-    issue_ready(stub, server_key_request("ee-1", "ee.example.com", subject=subject, authority_id=2))
+    issue_ready(stub, server_key_request("ee-1", "ee.example.com", subject=subject, authority_id=85))
 
     got = download(stub, "ee-1")
     leaf = x509.load_pem_x509_certificate(got.certificate_pem.encode())
     assert "O=Example VASP Ltd" in leaf.subject.rfc4514_string()
     assert "C=US" in leaf.subject.rfc4514_string()
     record = stub.GetCertificateRequest(pb.GetCertificateRequestRequest(request_id="ee-1"))
-    assert (record.authority_id, record.profile_id) == (2, 85)
+    assert (record.authority_id, record.profile_id) == (85, 85)
 
 
 def test_admin_downloads_another_owners_certificate_without_its_secrets(service: Service) -> None:

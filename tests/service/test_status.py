@@ -63,7 +63,7 @@ def test_download_before_ready_fails_precondition(
 def test_no_licences_left_is_resource_exhausted(
     service_factory: ServiceFactory, emulator_factory: EmulatorFactory
 ) -> None:
-    service = service_factory(emulator=emulator_factory(balances=((1, 0),)))
+    service = service_factory(emulator=emulator_factory(balances=((42, 0),)))
 
     exhausted = failure(
         lambda: service.stub().IssueCertificate(server_key_request("broke", "broke.example.com"))

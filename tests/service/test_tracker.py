@@ -59,7 +59,7 @@ def test_an_order_refused_for_lack_of_licences_fails_with_that_reason(
     service_factory: ServiceFactory, emulator_factory: EmulatorFactory
 ) -> None:
     # One licence: the service's cached balance lets both requests in, Sectigo refuses the second.
-    service = service_factory(emulator=emulator_factory(balances=((1, 1),)))
+    service = service_factory(emulator=emulator_factory(balances=((42, 1),)))
     stub = service.stub()
     issue_ready(stub, server_key_request("lic-1", "one.example.com"))
     stub.IssueCertificate(server_key_request("lic-2", "two.example.com"))

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sectigo_svc.emulator import errors
-from sectigo_svc.emulator.catalog import PROFILES, Profile, organization_json, profile_by_id
+from sectigo_svc.emulator.catalog import Profile, Profiles, organization_json
 from sectigo_svc.emulator.http import Request, Response, Router
 from sectigo_svc.emulator.ledger import Ledger
 
 
 class AccountRoutes:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, profiles: Profiles) -> None:
         self._ledger = ledger
+        self._profiles = profiles
 
     def register(self, router: Router) -> None:
         router.add("devices", "GET", "/api/v1/devices", self.devices)
@@ -37,7 +38,7 @@ class AccountRoutes:
         balances = self._ledger.balances()
         return [
             p.authority_json(balances[p.authority_id])
-            for p in PROFILES
+            for p in self._profiles.all
             if p.authority_id in balances
         ]
 
@@ -52,11 +53,11 @@ class AccountRoutes:
         return Response.json(200, balances[int(raw)])
 
     def profiles(self, _: Request) -> Response:
-        return Response.json(200, [p.summary_json() for p in PROFILES])
+        return Response.json(200, [p.summary_json() for p in self._profiles.all])
 
     def _profile(self, request: Request) -> Profile:
         raw = request.params["profile_id"]
-        profile = profile_by_id(int(raw)) if raw.isdigit() else None
+        profile = self._profiles.by_id(int(raw)) if raw.isdigit() else None
         if profile is None:
             raise errors.not_found(f"Profile {raw} not found")
         return profile

@@ -11,13 +11,12 @@ from sectigo_svc.emulator.ca import CertificateAuthority
 from sectigo_svc.emulator.catalog import (
     ParameterError,
     Profile,
+    Profiles,
     check_parameters,
-    profile_by_authority,
-    profile_by_id,
 )
 from sectigo_svc.emulator.config import StatusText
 from sectigo_svc.emulator.http import Request, Response, Router
-from sectigo_svc.emulator.issuance import CsrError, Issuer, read_csrs
+from sectigo_svc.emulator.issuance import CsrError, Issuer, check_keys, read_csrs
 from sectigo_svc.emulator.ledger import BatchView, InsufficientLicences, Ledger, Settled
 from sectigo_svc.emulator.settings import LiveSettings
 from sectigo_svc.emulator.stats import Stats
@@ -75,6 +74,7 @@ class BatchRoutes:
     def __init__(
         self,
         ledger: Ledger,
+        profiles: Profiles,
         issuer: Issuer,
         ca: CertificateAuthority,
         settings: LiveSettings,
@@ -83,6 +83,7 @@ class BatchRoutes:
         pkcs12_encryption: Pkcs12Encryption,
     ) -> None:
         self._ledger = ledger
+        self._profiles = profiles
         self._issuer = issuer
         self._ca = ca
         self._settings = settings
@@ -128,7 +129,7 @@ class BatchRoutes:
         name = body.get("batchName")
         if not isinstance(name, str) or not name.strip():
             raise errors.invalid("batchName must be a non-empty string")
-        profile = profile_by_authority(authority_id)
+        profile = self._profiles.by_authority(authority_id)
         if profile is None:
             raise errors.not_found(f"Unknown authority: {authority_id}")
         try:
@@ -157,7 +158,7 @@ class BatchRoutes:
             )
         if _integer(batch_request.get("profileId", profile_id), "profileId") != profile_id:
             raise errors.invalid("csrBatchRequest.profileId differs from profileId")
-        profile = profile_by_id(profile_id)
+        profile = self._profiles.by_id(profile_id)
         if profile is None:
             raise errors.not_found(f"Unknown profile: {profile_id}")
         params = batch_request.get("profileParams", {})
@@ -166,6 +167,7 @@ class BatchRoutes:
         files = parts["files"]
         try:
             csrs = read_csrs(files.data, files.content_type)
+            check_keys(profile, csrs)
         except CsrError as exc:
             raise errors.invalid(str(exc)) from exc
         name = _upload_batch_name(batch_request, files)
