@@ -40,6 +40,7 @@ from sectigo_svc.domain.models import (
 )
 from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.orders import order_params
+from sectigo_svc.domain.reencode import openable_pkcs12
 from sectigo_svc.domain.revocation import Revoker
 from sectigo_svc.domain.upstream import upstream
 from sectigo_svc.sectigo.client import SectigoClient
@@ -101,12 +102,16 @@ class Issued:
 
 @dataclass(frozen=True)
 class Download:
+    """``pkcs12``: re-encoded so that current OpenSSL opens it (:mod:`.reencode`);
+    ``sectigo_pkcs12``: Sectigo's own file, only when asked for."""
+
     request: CertificateRequest
     certificate_pem: str
     chain_pem: str
-    pkcs12: bytes = b""
+    pkcs12: bytes = field(default=b"", repr=False)
     pkcs12_password: str = field(default="", repr=False)
     private_key_pem: str = field(default="", repr=False)
+    sectigo_pkcs12: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -321,8 +326,16 @@ class CertificateService:
                 self._notifier.wait(current.key, generation, poll_interval)
 
     def download(
-        self, caller: Caller, owner: str, request_id: str, include_private_key: bool
+        self,
+        caller: Caller,
+        owner: str,
+        request_id: str,
+        include_private_key: bool,
+        *,
+        include_sectigo_pkcs12: bool = False,
     ) -> Download:
+        """The stored certificate; for the owner of a server-key request also its PKCS#12
+        (re-encoded with AES under the same password) and, if asked, Sectigo's own file."""
         request = self.get(caller, owner, request_id)
         if request.state not in (RequestState.READY, RequestState.REVOKED):
             raise FailedPrecondition(
@@ -339,15 +352,15 @@ class CertificateService:
                 raise FailedPrecondition("a CSR request's private key never left the caller")
         self._audit(caller, "download", request, f"private_key={include_private_key}")
         with_secrets = is_owner and request.spec.key_source is KeySource.SERVER
+        password = (self._store.pkcs12_password(*request.key) or "") if with_secrets else ""
         return Download(
             request=request,
             certificate_pem=certificate.certificate_pem,
             chain_pem=certificate.chain_pem,
-            pkcs12=certificate.pkcs12 if with_secrets else b"",
-            pkcs12_password=(self._store.pkcs12_password(*request.key) or "")
-            if with_secrets
-            else "",
+            pkcs12=openable_pkcs12(certificate.pkcs12, password) if with_secrets else b"",
+            pkcs12_password=password,
             private_key_pem=certificate.private_key_pem if include_private_key else "",
+            sectigo_pkcs12=certificate.pkcs12 if with_secrets and include_sectigo_pkcs12 else b"",
         )
 
     # Sectigo-wide reads and revocation -----------------------------------------------------------

@@ -128,6 +128,7 @@ def download_message(download: Download) -> pb.DownloadCertificateResponse:
         sha1_fingerprint=hashlib.sha1(der).hexdigest(),  # noqa: S324 - a fingerprint, not security
         pkcs12=download.pkcs12,
         pkcs12_password=download.pkcs12_password,
+        sectigo_pkcs12=download.sectigo_pkcs12,
         private_key_pem=download.private_key_pem,
     )
 

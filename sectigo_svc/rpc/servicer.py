@@ -69,7 +69,11 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
         self, request: pb.DownloadCertificateRequest, context: grpc.ServicerContext
     ) -> pb.DownloadCertificateResponse:
         download = self._service.download(
-            calls.caller(), request.owner, request.request_id, request.include_private_key
+            calls.caller(),
+            request.owner,
+            request.request_id,
+            request.include_private_key,
+            include_sectigo_pkcs12=request.include_sectigo_pkcs12,
         )
         return convert.download_message(download)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.admin.helpers import P12_PASSWORD, Cli, Management, openssl
+from tests.admin.helpers import P12_PASSWORD, Cli, InProcess, Management, openssl
+from tests.conftest import EmulatorFactory
 
 
 def order(run: Cli, domain: str = "dl.example.com") -> str:
@@ -76,3 +77,23 @@ def test_batch_not_ready(run: Cli, management: Management) -> None:
         "failed": 0,
     }
     assert "HTTP 400" in run("download", "-i", batch_id, "-o", "certs").failed(1)
+
+
+def test_extract_and_hint_for_an_aes_pkcs12(
+    emulator_factory: EmulatorFactory, account_env: dict[str, str | None], workdir: Path
+) -> None:
+    """--extract reads PBES2/AES files as well as Sectigo's RC2-40 ones; the openssl hint asks
+    for -legacy only when the file needs it."""
+    emulator = emulator_factory(pkcs12_encryption="aes")
+    aes_run = InProcess(account_env | {"SECTIGO_ENDPOINT": emulator.api_url})
+    batch_id = order(aes_run, "aes.example.com")
+    out = aes_run("download", "-i", batch_id, "-o", "a", "--extract", "-p", P12_PASSWORD).ok()
+    assert "openssl pkcs12 -in a/aes.example.com.p12 -nodes" in out.stdout
+    assert "-legacy" not in out.stdout
+    assert "aes.example.com" in openssl("x509", "-in", "a/cert.pem", "-noout", "-subject").stdout
+
+
+def test_hint_asks_for_legacy_on_sectigo_files(run: Cli) -> None:
+    batch_id = order(run)
+    out = run("download", "-i", batch_id, "-o", "s").ok().stdout
+    assert "openssl pkcs12 -legacy -in s/dl.example.com.p12 -nodes" in out

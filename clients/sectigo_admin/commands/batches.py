@@ -86,8 +86,15 @@ def download(
     unzip = f"unzip {shlex.quote(str(path))} -d {shlex.quote(str(outdir))}"
     keys = _pkcs12_entries(path)
     if keys:
-        target = shlex.quote(str(outdir / keys[0]))
-        say(f"{unzip}, then read it with: openssl pkcs12 -in {target} -nodes")
+        target = shlex.quote(str(outdir / keys[0][0]))
+        if keys[0][1]:
+            say(
+                f"{unzip}, then read it with: openssl pkcs12 -legacy -in {target} -nodes "
+                "(OpenSSL 3 opens RC2/RC4-encrypted files only with -legacy; --extract needs "
+                "no openssl)"
+            )
+        else:
+            say(f"{unzip}, then read it with: openssl pkcs12 -in {target} -nodes")
     else:
         say(f"{unzip} for the PEM certificates")
     if extract:
@@ -95,10 +102,26 @@ def download(
         say("wrote " + ", ".join(str(p) for p in written) + " (key.pem is 0600)")
 
 
-def _pkcs12_entries(path: Path) -> list[str]:
-    """The PKCS#12 files in the ZIP, for the openssl hint (a CSR batch holds none)."""
+# DER of the PKCS#12 PBE algorithm ids OpenSSL 3 keeps in its legacy provider:
+# pbeWithSHAAnd128BitRC4, ...40BitRC4 (1.2.840.113549.1.12.1.1, .2), ...128BitRC2-CBC,
+# ...40BitRC2-CBC (.5, .6). Algorithm identifiers are not encrypted, so a byte search finds them.
+_LEGACY_PBE = tuple(bytes.fromhex("060a2a864886f70d010c01") + bytes([n]) for n in (1, 2, 5, 6))
+
+
+def needs_legacy(p12: bytes) -> bool:
+    """Whether OpenSSL 3 needs ``-legacy`` to open this PKCS#12 (Sectigo's own files do)."""
+    return any(oid in p12 for oid in _LEGACY_PBE)
+
+
+def _pkcs12_entries(path: Path) -> list[tuple[str, bool]]:
+    """The PKCS#12 files in the ZIP and whether each needs ``-legacy``, for the openssl hint
+    (a CSR batch holds none)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return [n for n in archive.namelist() if n.lower().endswith(PKCS12_SUFFIXES)]
+            return [
+                (name, needs_legacy(archive.read(name)))
+                for name in archive.namelist()
+                if name.lower().endswith(PKCS12_SUFFIXES)
+            ]
     except zipfile.BadZipFile as exc:
         raise CommandError(f"{path}: not a readable ZIP archive ({exc})") from exc

@@ -457,22 +457,26 @@ class DownloadCertificateRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
     INCLUDE_PRIVATE_KEY_FIELD_NUMBER: _builtins.int
+    INCLUDE_SECTIGO_PKCS12_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """The request's id."""
     owner: _builtins.str
     """The identity that owns the request; empty means the caller. Only admins may name another."""
     include_private_key: _builtins.bool
     """Also return the private key in PEM (server-key requests only; the owner only)."""
+    include_sectigo_pkcs12: _builtins.bool
+    """Also return the PKCS#12 exactly as Sectigo made it, in `sectigo_pkcs12` (owner only)."""
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         owner: _builtins.str = ...,
         include_private_key: _builtins.bool = ...,
+        include_sectigo_pkcs12: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_private_key", b"include_private_key", "owner", b"owner", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_private_key", b"include_private_key", "include_sectigo_pkcs12", b"include_sectigo_pkcs12", "owner", b"owner", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -492,6 +496,7 @@ class DownloadCertificateResponse(_message.Message):
     PKCS12_FIELD_NUMBER: _builtins.int
     PKCS12_PASSWORD_FIELD_NUMBER: _builtins.int
     PRIVATE_KEY_PEM_FIELD_NUMBER: _builtins.int
+    SECTIGO_PKCS12_FIELD_NUMBER: _builtins.int
     certificate_pem: _builtins.str
     """The leaf certificate, PEM."""
     chain_pem: _builtins.str
@@ -502,10 +507,17 @@ class DownloadCertificateResponse(_message.Message):
     """Lower-case hex SHA-256 and SHA-1 fingerprints of the leaf's DER encoding."""
     sha1_fingerprint: _builtins.str
     pkcs12: _builtins.bytes
-    """Server-key requests: the PKCS#12 file as Sectigo made it, and its password."""
+    """Server-key requests (owner only): the PKCS#12 with Sectigo's key and certificates, re-encoded
+    under the same password with PBES2/AES-256-CBC and a SHA-256 MAC, which current OpenSSL opens
+    without -legacy (Sectigo's own file uses RC2-40 and SHA-1); and its password.
+    """
     pkcs12_password: _builtins.str
     private_key_pem: _builtins.str
     """Only when `include_private_key` was set: the private key, unencrypted PKCS#8 PEM."""
+    sectigo_pkcs12: _builtins.bytes
+    """Only when `include_sectigo_pkcs12` was set: the PKCS#12 byte for byte as Sectigo sent it (same
+    password; OpenSSL 3 opens it only with -legacy).
+    """
     @_builtins.property
     def not_before(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -523,10 +535,11 @@ class DownloadCertificateResponse(_message.Message):
         pkcs12: _builtins.bytes = ...,
         pkcs12_password: _builtins.str = ...,
         private_key_pem: _builtins.str = ...,
+        sectigo_pkcs12: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after", "not_before", b"not_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_pem", b"certificate_pem", "chain_pem", b"chain_pem", "not_after", b"not_after", "not_before", b"not_before", "pkcs12", b"pkcs12", "pkcs12_password", b"pkcs12_password", "private_key_pem", b"private_key_pem", "serial_number", b"serial_number", "sha1_fingerprint", b"sha1_fingerprint", "sha256_fingerprint", b"sha256_fingerprint"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_pem", b"certificate_pem", "chain_pem", b"chain_pem", "not_after", b"not_after", "not_before", b"not_before", "pkcs12", b"pkcs12", "pkcs12_password", b"pkcs12_password", "private_key_pem", b"private_key_pem", "sectigo_pkcs12", b"sectigo_pkcs12", "serial_number", b"serial_number", "sha1_fingerprint", b"sha1_fingerprint", "sha256_fingerprint", b"sha256_fingerprint"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
