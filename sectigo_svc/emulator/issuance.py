@@ -102,7 +102,7 @@ def check_keys(profile: Profile, csrs: list[x509.CertificateSigningRequest]) -> 
             if key.curve.name in EC_CURVES:
                 continue
         else:
-            found = f"a {type(key).__name__.removesuffix('PublicKey').lstrip('_')} key"
+            found = f"a key of type {type(key).__name__.removesuffix('PublicKey')}"
         raise CsrError(f"CSR {number} has {found}; profile {profile.profile_id} accepts {accepted}")
 
 

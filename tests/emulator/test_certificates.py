@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sectigo_svc.emulator import Emulator
+from sectigo_svc.emulator import Emulator, EmulatorConfig
+from sectigo_svc.emulator.config import EmulatorConfigError
 from tests.conftest import EmulatorFactory
 from tests.emulator.conftest import Connect
 from tests.emulator.helpers import (
@@ -394,3 +395,12 @@ def test_crl_is_open_and_empty_at_start(emulator: Emulator) -> None:
     now = datetime.datetime.now(datetime.UTC)
     assert crl.last_update_utc <= now
     assert crl.next_update_utc is None or crl.next_update_utc > now
+
+
+def test_rc2_without_openssl_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The RC2-40 layout needs the openssl binary: without it the emulator says so at start,
+    instead of failing every download later; aes needs nothing."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(EmulatorConfigError, match="pkcs12_encryption rc2: no openssl binary"):
+        Emulator(EmulatorConfig(port=0, management_port=0))
+    Emulator(EmulatorConfig(port=0, management_port=0, pkcs12_encryption="aes")).stop()

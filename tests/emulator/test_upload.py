@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 
 from tests.conftest import EmulatorFactory
 from tests.emulator.conftest import Connect
@@ -259,3 +263,54 @@ def test_upload_is_multipart_only(api: Api) -> None:
     assert response.status_code in (400, 415), response.text
     assert_error(response, response.status_code, None)
     assert api.batches() == []
+
+
+def _csr_for(key: Any, common_name: str = "k.example.com") -> bytes:
+    """A CSR with a SAN for ``key``; EdDSA keys sign without a digest."""
+    digest = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+        .sign(key, digest)
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize(
+    ("make_key", "found"),
+    [
+        (lambda: rsa.generate_private_key(65537, 1024), "an RSA key of 1024 bits"),
+        (lambda: dsa.generate_private_key(2048), "DSA"),
+        (ed25519.Ed25519PrivateKey.generate, "Ed25519"),
+        (lambda: ec.generate_private_key(ec.SECP521R1()), "an EC key on secp521r1"),
+    ],
+    ids=["rsa-1024", "dsa", "ed25519", "ec-p521"],
+)
+def test_upload_refuses_keys_the_profile_does_not_take(
+    api: Api, make_key: Callable[[], Any], found: str
+) -> None:
+    """Profiles take RSA >= 2048 and EC P-256/P-384: anything else is a 400, nothing is ordered."""
+    good, _ = make_csr("good.example.com")
+    response = api.upload(good + _csr_for(make_key()))
+    assert_error(response, 400, VALIDATION)
+    message = response.json()["message"]
+    assert "CSR 2 has" in message and found in message, message
+    assert "RSA of 2048 bits or more" in message
+    assert api.batches() == []
+    assert api.balance(42) == 100
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        lambda: rsa.generate_private_key(65537, 2048),
+        lambda: ec.generate_private_key(ec.SECP256R1()),
+        lambda: ec.generate_private_key(ec.SECP384R1()),
+    ],
+    ids=["rsa-2048", "ec-p256", "ec-p384"],
+)
+def test_upload_takes_the_keys_the_profile_offers(api: Api, make_key: Callable[[], Any]) -> None:
+    response = api.upload(_csr_for(make_key()))
+    assert response.status_code == 200, response.text
+    assert api.wait_for_batch(response.json()["batchId"])["status"] == "READY_FOR_DOWNLOAD"
