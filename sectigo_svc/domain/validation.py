@@ -97,11 +97,18 @@ def dns_name(value: str, field: str) -> str:
 
 
 def _a_label(label: str) -> bool:
+    """An xn-- label is Punycode, encoding back to itself, for a label that is not plain ASCII
+    and holds only letters, marks, digits and hyphens."""
+    encoded = label[4:]
     try:
-        label[4:].encode("ascii").decode("punycode")
+        decoded = encoded.encode("ascii").decode("punycode")
     except UnicodeError:
         return False
-    return True
+    return (
+        not decoded.isascii()
+        and decoded.encode("punycode").decode("ascii") == encoded
+        and all(ch == "-" or unicodedata.category(ch)[0] in "LMN" for ch in decoded)
+    )
 
 
 def dns_names(common_name: str, extra: Sequence[str], field: str) -> tuple[str, ...]:

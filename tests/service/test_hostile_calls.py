@@ -308,3 +308,27 @@ def test_a_foreign_page_token_is_invalid_argument(shared: Service, name: str, to
     result = failure(lambda: stub.ListCertificateRequests(request, timeout=TIMEOUT))
 
     assert (result.code, result.field) == (grpc.StatusCode.INVALID_ARGUMENT, "page_token"), name
+
+
+def test_an_a_label_is_accepted_and_a_u_label_refused_pointing_to_the_a_label(
+    shared: Service,
+) -> None:
+    stub = shared.stub()
+    spec = pb.ServerKeySpec(common_name="host.example.com", dns_names=["xn--bcher-kva.example.com"])
+    accepted = stub.IssueCertificate(
+        pb.IssueCertificateRequest(request_id="idn-a", server_key=spec), timeout=TIMEOUT
+    )
+    spec.dns_names[0] = "bücher.example.com"
+
+    refused = failure(
+        lambda: stub.IssueCertificate(
+            pb.IssueCertificateRequest(request_id="idn-u", server_key=spec), timeout=TIMEOUT
+        )
+    )
+
+    assert list(accepted.dns_names) == ["host.example.com", "xn--bcher-kva.example.com"]
+    assert (refused.code, refused.field) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "server_key.dns_names[0]",
+    )
+    assert "A-label xn-- form" in refused.details

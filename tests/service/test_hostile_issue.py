@@ -174,6 +174,7 @@ def test_a_megabyte_common_name_is_refused_with_a_short_message(shared: Service)
         ({"server_key": {"common_name": "127.0.0.1"}}, "server_key.common_name"),
         ({"server_key": {"dns_names": ["127.0.0.1"]}}, "server_key.dns_names[0]"),
         ({"server_key": {"dns_names": ["bücher.example.com"]}}, "server_key.dns_names[0]"),
+        ({"server_key": {"dns_names": ["xn--a.example.com"]}}, "server_key.dns_names[0]"),
         ({"subject": {"organization": "Evil\x1bCorp"}}, "server_key.subject.organization"),
         ({"subject": {"organization": "Bell\x07Corp"}}, "server_key.subject.organization"),
     ],
