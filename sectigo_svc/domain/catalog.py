@@ -14,7 +14,7 @@ from sectigo_svc.domain.errors import InvalidArgument, NotFound, ResourceExhaust
 from sectigo_svc.domain.upstream import upstream
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
-from sectigo_svc.sectigo.models import Authority, ProfileParameter
+from sectigo_svc.sectigo.models import Authority, Profile, ProfileParameter
 
 PROFILE_RETRY_SECONDS = 1.0
 
@@ -31,6 +31,7 @@ class Catalog:
         self._lock = threading.Lock()
         self._authorities: tuple[float, tuple[Authority, ...]] | None = None
         self._parameters: dict[int, tuple[float, tuple[ProfileParameter, ...]]] = {}
+        self._profiles: tuple[float, tuple[Profile, ...]] | None = None
 
     def _fresh(self, fetched_at: float) -> bool:
         return self._clock() - fetched_at < self._ttl
@@ -77,6 +78,29 @@ class Catalog:
         with self._lock:
             self._parameters[profile_id] = (self._clock(), found)
         return found
+
+    def profile(self, profile_id: int, deadline: Deadline | None) -> Profile:
+        """The profile as ``GET /profiles`` lists it (its ``algorithms``), cached like the rest.
+
+        A profile Sectigo's own authorities name but the list lacks is a passing fault:
+        :class:`Unavailable` with a retry time.
+        """
+        with self._lock:
+            cached = self._profiles
+        if cached is None or not self._fresh(cached[0]):
+            with upstream("list profiles"):
+                found = self._sectigo.profiles(deadline)
+            cached = (self._clock(), found)
+            with self._lock:
+                self._profiles = cached
+        profile = next((p for p in cached[1] if p.profile_id == profile_id), None)
+        if profile is None:
+            raise Unavailable(
+                f"Sectigo does not list profile {profile_id}, which its authorities name; "
+                "try again",
+                retry_after=PROFILE_RETRY_SECONDS,
+            )
+        return profile
 
     def forget_authorities(self) -> None:
         """Drop cached balances, e.g. after Sectigo refused an order for lack of licences."""
