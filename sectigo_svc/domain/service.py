@@ -19,14 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sectigo_svc.domain import validation
-from sectigo_svc.domain.catalog import PROFILE_RETRY_SECONDS, Catalog
+from sectigo_svc.domain.catalog import Catalog
 from sectigo_svc.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unavailable,
     quoted,
 )
 from sectigo_svc.domain.models import (
@@ -42,7 +41,6 @@ from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.orders import order_params
 from sectigo_svc.domain.reencode import openable_pkcs12
 from sectigo_svc.domain.revocation import Revoker
-from sectigo_svc.domain.upstream import upstream
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.reasons import RevocationReason
@@ -219,15 +217,7 @@ class CertificateService:
         self, algorithm: str, profile_id: int, deadline: Deadline | None
     ) -> None:
         """Refuse a CSR whose key family the profile does not list in its ``algorithms``."""
-        with upstream("list profiles"):
-            profiles = self._sectigo.profiles(deadline)
-        profile = next((p for p in profiles if p.profile_id == profile_id), None)
-        if profile is None:
-            raise Unavailable(
-                f"Sectigo does not list profile {profile_id}, which its authorities name; "
-                "try again",
-                retry_after=PROFILE_RETRY_SECONDS,
-            )
+        profile = self._catalog.profile(profile_id, deadline)
         offered = {_ALGORITHM_FAMILIES.get(a.upper(), a.upper()) for a in profile.algorithms}
         if algorithm not in offered:
             raise InvalidArgument(
