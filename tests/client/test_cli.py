@@ -424,7 +424,7 @@ def test_account_commands(cli: Cli) -> None:
     as_json = cli("--json", "profiles", "85", client="reader")
 
     assert authorities.exit_code == 0
-    assert authorities.stdout.splitlines()[1].split()[:3] == ["1", "42", "TRISA"]
+    assert authorities.stdout.splitlines()[1].split()[:3] == ["42", "42", "TRISA"]
     assert json.loads(licenses.stdout) == {"ordered": 200, "issued": 0}
     assert {line.split()[0] for line in profiles.stdout.splitlines()[1:]} == {"42", "85"}
     assert "commonName" in profile.stdout and "TRISA Profile" in profile.stdout

@@ -82,8 +82,8 @@ def test_account_reads_show_what_sectigo_reports(service: Service) -> None:
     profile = stub.GetProfile(pb.GetProfileRequest(profile_id=85))
 
     assert [(a.id, a.profile_id, a.balance, a.enabled) for a in authorities] == [
-        (1, 42, 99, True),
-        (2, 85, 100, True),
+        (42, 42, 99, True),
+        (85, 85, 100, True),
     ]
     assert (licenses.ordered, licenses.issued) == (200, 1)
     assert sorted(p.profile_id for p in profiles) == [42, 85]
