@@ -116,6 +116,7 @@ class Application:
             ),
             wake=self.tracker.wake,
         )
+        self._admission = Admission(config.limits, SECTIGO_METHODS)
         try:
             self.hosted = build_server(
                 CertificateAuthorityServicer(self.service, AccountReads(self.store, self.sectigo)),
@@ -125,7 +126,7 @@ class Application:
                     policy,
                     config.insecure,
                     config.sectigo_timeout * 2,
-                    Admission(config.limits, SECTIGO_METHODS),
+                    self._admission,
                     observe=self.metrics.rpc,
                 ),
                 config.listen,
@@ -296,6 +297,7 @@ class Application:
             (cut_short or threading.Event()).wait(prestop)
         self._stopping.set()
         self.hosted.stop(self.config.shutdown_grace if grace is None else grace)
+        self._admission.close()
         for thread in (self._readiness, self._sectigo_checks):
             if thread.is_alive():
                 thread.join()

@@ -122,8 +122,9 @@ class ServiceConfig:
     )
     max_sectigo_rpcs: int = setting(
         0,
-        "RPCs that may wait on Sectigo at once (all but reads of stored requests); more get "
-        "UNAVAILABLE with a retry time (0: a quarter of grpc_workers)",
+        "threads of a pool of their own for RPCs that may wait on Sectigo (all but reads of "
+        "stored requests); a call that would wait over 1 s for one gets UNAVAILABLE with a retry "
+        "time (0: half of grpc_workers)",
     )
     keepalive_time: float = setting(
         30.0, "seconds between the server's keepalive pings on each connection"
@@ -185,12 +186,11 @@ class ServiceConfig:
                 f"{_env('max_streams_per_identity')}: must not exceed {_env('max_streams')} "
                 f"({limits.streams})"
             )
-        if limits.streams + limits.sectigo_calls >= self.grpc_workers:
+        if limits.streams >= self.grpc_workers:
             raise ConfigError(
-                f"{_env('grpc_workers')}: {self.grpc_workers} threads cannot hold "
-                f"{limits.streams} streams ({_env('max_streams')}) and {limits.sectigo_calls} "
-                f"Sectigo calls ({_env('max_sectigo_rpcs')}) and still serve reads of stored "
-                "requests; raise it or lower those"
+                f"{_env('max_streams')}: {limits.streams} streams would leave none of the "
+                f"{self.grpc_workers} threads ({_env('grpc_workers')}) to reads of stored "
+                "requests; lower it or raise that"
             )
         for name in (
             "give_up_after",

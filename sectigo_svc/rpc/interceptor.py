@@ -1,11 +1,12 @@
 """The interceptor every CertificateAuthority RPC passes through.
 
 In order: fresh log context, the caller's identity from its verified certificate, the role the RPC
-needs, the deadline for upstream work, a request that could not be decoded refused, a slot from
-:mod:`sectigo_svc.rpc.admission`, then the handler; errors become gRPC statuses through the one
-table in :mod:`sectigo_svc.rpc.status` (with RetryInfo, BadRequest and the retry pushback in the
-trailers), and one log line records the call. Text the caller chose (request id, identity, error
-messages quoting the request) is clipped before it is logged.
+needs, the deadline for upstream work, a request that could not be decoded refused, a turn or a
+slot from :mod:`sectigo_svc.rpc.admission` (which also picks the thread pool), then the handler;
+errors become gRPC statuses through the one table in :mod:`sectigo_svc.rpc.status` (with
+RetryInfo, BadRequest and the retry pushback in the trailers), and one log line records the call.
+Text the caller chose (request id, identity, error messages quoting the request) is clipped
+before it is logged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sectigo_svc.domain.errors import (
 )
 from sectigo_svc.domain.service import Caller
 from sectigo_svc.rpc import calls
-from sectigo_svc.rpc.admission import Admission
+from sectigo_svc.rpc.admission import Admission, Turn
 from sectigo_svc.rpc.status import INTERNAL_MESSAGE, Outcome, outcome_of
 from sectigo_svc.rpc.undecodable import Undecodable, lenient
 from sectigo_svc.sectigo.deadline import Deadline
@@ -95,8 +96,9 @@ class CallInterceptor(_Interceptor):
         role = self._roles[name]
         deserializer = lenient(handler.request_deserializer, self._inputs[name])
         if handler.unary_unary is not None:
+            turn = self._admission.arrive(name)
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(name, role, handler.unary_unary),
+                self._admission.placed(self._unary(name, role, handler.unary_unary, turn), turn),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -183,14 +185,14 @@ class CallInterceptor(_Interceptor):
             error=clip(message, LOGGED_MESSAGE_LIMIT) or None,
         )
 
-    def _unary(self, name: str, role: Role, behavior: Behavior) -> Behavior:
+    def _unary(self, name: str, role: Role, behavior: Behavior, turn: Turn) -> Behavior:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.monotonic()
             self._begin(name, request, context)
             try:
                 self._admit(role, request, context)
-                with self._admission.call(name):
-                    response = behavior(request, context)
+                self._admission.begin(turn)
+                response = behavior(request, context)
             except Exception as exc:  # every failure becomes a status here
                 outcome = self._fail(exc, context)
                 self._finish(name, started, outcome.code, outcome.message)

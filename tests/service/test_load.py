@@ -1,6 +1,6 @@
 """Reads served from the store stay fast while Sectigo is slow and callers crowd the calls that
-wait on it: those calls hold at most their share of the RPC threads, the rest are refused at once
-with a time to come back."""
+wait on it: those run on a pool of their own, and are refused with a time to come back once slow
+calls hold it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.service.conftest import ServiceFactory
 from tests.service.helpers import Stub, download, issue_ready, server_key_request
 
 SECTIGO_LATENCY_MS = 2_500  # below the fixture's 3 s read timeout: the calls succeed, slowly
-CROWD = 24  # callers of Sectigo-bound RPCs, more than the 16 RPC threads
+CROWD = 24  # callers of Sectigo-bound RPCs, more than the 16 threads of the server pool
 READ_LIMIT = 1.5  # seconds; a read queued behind the crowd would wait for a Sectigo answer
 
 
