@@ -139,7 +139,9 @@ def test_end_entity_profile_gets_the_subject_fields(service: Service) -> None:
         organization="Example VASP Ltd", locality="Menlo Park", state="California", country="US"
     )
 
-    issue_ready(stub, server_key_request("ee-1", "ee.example.com", subject=subject, authority_id=85))
+    issue_ready(
+        stub, server_key_request("ee-1", "ee.example.com", subject=subject, authority_id=85)
+    )
 
     got = download(stub, "ee-1")
     leaf = x509.load_pem_x509_certificate(got.certificate_pem.encode())
