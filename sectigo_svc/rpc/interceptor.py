@@ -40,7 +40,7 @@ INSECURE_IDENTITY = "anonymous"
 # When the service's own cap on upstream work ran out before the caller's deadline: come back after.
 UPSTREAM_RETRY_SECONDS = 1.0
 # Less time than this left for the caller means its own deadline is what ran out.
-CALLER_DEADLINE_SLACK = 0.05
+CALLER_DEADLINE_SLACK = 0.25
 # Longest caller-chosen text (request id, identity) and error message put into a log line.
 LOGGED_TEXT_LIMIT = 256
 LOGGED_MESSAGE_LIMIT = 1024

@@ -106,8 +106,9 @@ def test_the_callers_deadline_bounds_the_upstream_work(
     # And said so: its own line for the call carries DEADLINE_EXCEEDED within about the deadline.
     lines = [json.loads(line) for line in captured.getvalue().splitlines()]
     calls = [e for e in lines if e.get("event") == "rpc" and e.get("rpc") == "GetLicenses"]
-    assert calls[0]["code"] == "DEADLINE_EXCEEDED", calls
-    assert calls[0]["duration_ms"] < 2000
+    assert sorted(e["code"] for e in calls) == ["DEADLINE_EXCEEDED", "OK"], calls
+    first = next(e for e in calls if e["code"] == "DEADLINE_EXCEEDED")
+    assert first["duration_ms"] < 2000
 
 
 def test_sectigo_slower_than_the_services_own_limit_is_unavailable_with_a_retry_time(
