@@ -168,17 +168,35 @@ def watch(session: Session, request_id: str, owner: str, wait_timeout: float) ->
     help="Directory to write cert.pem, chain.pem (and key.pem, bundle.p12) into.",
 )
 @click.option("--include-key", is_flag=True, help="Also write key.pem (keys made by Sectigo).")
+@click.option(
+    "--sectigo-pkcs12",
+    is_flag=True,
+    help="Also write bundle.sectigo.p12: Sectigo's own PKCS#12, which needs openssl -legacy.",
+)
 @_owner
 @pass_session
-def download(session: Session, request_id: str, out: Path, include_key: bool, owner: str) -> None:
+def download(
+    session: Session,
+    request_id: str,
+    out: Path,
+    include_key: bool,
+    sectigo_pkcs12: bool,
+    owner: str,
+) -> None:
     """Download a certificate into a directory.
 
-    cert.pem and chain.pem; for keys made by Sectigo bundle.p12 and bundle.p12.password, and
-    key.pem with --include-key (those three 0600). A key.pem or bundle.p12 of another
-    certificate left in the directory is removed; the certificate's own key.pem stays.
+    cert.pem and chain.pem; for keys made by Sectigo bundle.p12 (re-encoded so that OpenSSL 3
+    opens it without -legacy) and bundle.p12.password, key.pem with --include-key, and
+    bundle.sectigo.p12 (Sectigo's bytes, same password) with --sectigo-pkcs12 (those 0600). A
+    key.pem or bundle of another certificate left in the directory is removed; the
+    certificate's own key.pem stays.
     """
     saved = session.client().download_to(
-        request_id, out, include_private_key=include_key, owner=owner
+        request_id,
+        out,
+        include_private_key=include_key,
+        include_sectigo_pkcs12=sectigo_pkcs12,
+        owner=owner,
     )
     session.emit(saved, show.saved)
 

@@ -285,13 +285,20 @@ class CertificateAuthorityClient:
         request_id: str,
         *,
         include_private_key: bool = False,
+        include_sectigo_pkcs12: bool = False,
         owner: str = "",
         timeout: float | None = None,
     ) -> Certificate:
         """The issued certificate of a READY (or REVOKED) request; FailedPrecondition before.
-        ``include_private_key``: the key of a server-key request (its owner only)."""
+        ``include_private_key``: the key of a server-key request (its owner only).
+        ``include_sectigo_pkcs12``: also Sectigo's own PKCS#12 bytes in ``sectigo_pkcs12`` (its
+        owner only; OpenSSL 3 opens them only with ``-legacy``). ``pkcs12`` is always the
+        service's re-encoding, which opens without it."""
         message = pb.DownloadCertificateRequest(
-            request_id=request_id, owner=owner, include_private_key=include_private_key
+            request_id=request_id,
+            owner=owner,
+            include_private_key=include_private_key,
+            include_sectigo_pkcs12=include_sectigo_pkcs12,
         )
         reply = self._transport.unary(
             self._stub.DownloadCertificate, "DownloadCertificate", message, timeout
@@ -305,6 +312,7 @@ class CertificateAuthorityClient:
         *,
         private_key: str | PrivateKey | None = None,
         include_private_key: bool = False,
+        include_sectigo_pkcs12: bool = False,
         owner: str = "",
         timeout: float | None = None,
     ) -> SavedFiles:
@@ -313,10 +321,15 @@ class CertificateAuthorityClient:
         another certificate left there (see :mod:`sectigo_client.files`).
 
         ``private_key`` is the caller's own key of a CSR request (written as ``key.pem`` after
-        checking it matches the certificate); ``include_private_key`` fetches a server-made one.
+        checking it matches the certificate); ``include_private_key`` fetches a server-made one;
+        ``include_sectigo_pkcs12`` also writes Sectigo's own PKCS#12 as ``bundle.sectigo.p12``.
         """
         certificate = self.download(
-            request_id, include_private_key=include_private_key, owner=owner, timeout=timeout
+            request_id,
+            include_private_key=include_private_key,
+            include_sectigo_pkcs12=include_sectigo_pkcs12,
+            owner=owner,
+            timeout=timeout,
         )
         if private_key is None or isinstance(private_key, str):
             key_pem = private_key or ""

@@ -101,6 +101,7 @@ def certificate(message: pb.DownloadCertificateResponse) -> Certificate:
         pkcs12=message.pkcs12,
         pkcs12_password=message.pkcs12_password,
         private_key_pem=message.private_key_pem,
+        sectigo_pkcs12=message.sectigo_pkcs12,
     )
 
 

@@ -5,19 +5,23 @@ never readable by others, not even for an instant, then given its final mode), s
 into place: a reader sees the old file or the new one, never half of one.
 
 The set is not atomic. Files of another certificate that a download does not replace (a
-``key.pem`` that is not the new certificate's key, a ``bundle.p12`` and its password when there
-is no new one) are removed first, so that they never pair with the new certificate; then the
-key and bundle are written, then ``chain.pem``, and ``cert.pem`` last: once a reader sees the new
-``cert.pem``, the rest is in place. A ``key.pem`` that is the new certificate's key (e.g. the one
-``sectigo-ca issue --new-key`` kept after an unclear failure) stays, as does one that cannot be
-read as an unencrypted key: a key removed cannot be brought back.
+``key.pem`` that is not the new certificate's key, a ``bundle.p12``, ``bundle.sectigo.p12`` or
+password when there is no new one) are removed first, so that they never pair with the new
+certificate; then the key and bundles are written, then ``chain.pem``, and ``cert.pem`` last:
+once a reader sees the new ``cert.pem``, the rest is in place. A ``key.pem`` that is the new
+certificate's key (e.g. the one ``sectigo-ca issue --new-key`` kept after an unclear failure)
+stays, as does one that cannot be read as an unencrypted key: a key removed cannot be brought
+back.
 
 ===========================  ======  ===========================================================
 ``cert.pem``                 0644    the leaf certificate
 ``chain.pem``                0644    the CA certificates after the leaf, issuing CA first
 ``key.pem``                  0600    the private key (PKCS#8), when there is one to write
-``bundle.p12``               0600    the PKCS#12 Sectigo made (server-key requests, owner only)
-``bundle.p12.password``      0600    its password, one line
+``bundle.p12``               0600    the PKCS#12 with Sectigo's key, re-encoded by the service
+                                     (server-key requests, owner only; opens without -legacy)
+``bundle.sectigo.p12``       0600    Sectigo's own PKCS#12 byte for byte, when it was asked for
+                                     (same password; OpenSSL 3 opens it only with -legacy)
+``bundle.p12.password``      0600    the password of both, one line
 ===========================  ======  ===========================================================
 """
 
@@ -37,6 +41,7 @@ CERTIFICATE_FILE = "cert.pem"
 CHAIN_FILE = "chain.pem"
 KEY_FILE = "key.pem"
 PKCS12_FILE = "bundle.p12"
+SECTIGO_PKCS12_FILE = "bundle.sectigo.p12"
 PASSWORD_FILE = "bundle.p12.password"  # noqa: S105 - a file name, not a password
 PUBLIC_MODE = 0o644
 PRIVATE_MODE = 0o600
@@ -80,16 +85,23 @@ def save(directory: Path, certificate: Certificate, private_key_pem: str = "") -
     directory.mkdir(parents=True, exist_ok=True)
     key_path = directory / KEY_FILE
     p12_path = directory / PKCS12_FILE
+    original_path = directory / SECTIGO_PKCS12_FILE
     password_path = directory / PASSWORD_FILE
-    stale = [] if certificate.pkcs12 else [p12_path, password_path]
+    bundles = [(p12_path, certificate.pkcs12), (original_path, certificate.sectigo_pkcs12)]
+    has_password = bool(certificate.pkcs12 or certificate.sectigo_pkcs12)
+    stale = [path for path, data in bundles if not data]
+    if not has_password:
+        stale.append(password_path)
     if not key and _of_another(key_path, certificate.certificate_pem):
         stale.append(key_path)
     for path in stale:
         path.unlink(missing_ok=True)
     if key:
         write_atomic(key_path, key.encode(), PRIVATE_MODE)
-    if certificate.pkcs12:
-        write_atomic(p12_path, certificate.pkcs12, PRIVATE_MODE)
+    for path, data in bundles:
+        if data:
+            write_atomic(path, data, PRIVATE_MODE)
+    if has_password:
         write_atomic(password_path, f"{certificate.pkcs12_password}\n".encode(), PRIVATE_MODE)
     chain_path = directory / CHAIN_FILE
     write_atomic(chain_path, certificate.chain_pem.encode(), PUBLIC_MODE)
@@ -101,7 +113,8 @@ def save(directory: Path, certificate: Certificate, private_key_pem: str = "") -
         chain=chain_path,
         key=key_path if key else None,
         pkcs12=p12_path if certificate.pkcs12 else None,
-        pkcs12_password=password_path if certificate.pkcs12 else None,
+        pkcs12_password=password_path if has_password else None,
+        sectigo_pkcs12=original_path if certificate.sectigo_pkcs12 else None,
         serial_number=certificate.serial_number,
     )
 

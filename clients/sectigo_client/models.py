@@ -132,7 +132,11 @@ class CertificateRecord:
 @dataclass(frozen=True)
 class Certificate:
     """An issued certificate as downloaded: the leaf, its chain, and for server-key requests the
-    PKCS#12 file and its password (owner only) and the private key (only when asked for)."""
+    PKCS#12 file and its password (owner only) and the private key (only when asked for).
+
+    ``pkcs12`` is re-encoded by the service (PBES2/AES-256, SHA-256 MAC: OpenSSL 3 opens it
+    without ``-legacy``); ``sectigo_pkcs12`` is Sectigo's own file byte for byte, same password
+    (RC2-40/3DES, SHA-1 MAC: needs ``-legacy``), empty unless asked for."""
 
     certificate_pem: str
     chain_pem: str
@@ -144,13 +148,15 @@ class Certificate:
     pkcs12: bytes = field(default=b"", repr=False)
     pkcs12_password: str = field(default="", repr=False)
     private_key_pem: str = field(default="", repr=False)
+    sectigo_pkcs12: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
 class SavedFiles:
     """The files :meth:`CertificateAuthorityClient.download_to` wrote; None for those it did not.
 
-    ``key`` and ``pkcs12`` (and ``pkcs12_password``, the password in a file of its own) are 0600.
+    ``key``, ``pkcs12``, ``sectigo_pkcs12`` and ``pkcs12_password`` (the password of both
+    PKCS#12 files, in a file of its own) are 0600.
     """
 
     directory: Path
@@ -159,6 +165,7 @@ class SavedFiles:
     key: Path | None = None
     pkcs12: Path | None = None
     pkcs12_password: Path | None = None
+    sectigo_pkcs12: Path | None = None
     serial_number: str = ""
 
 
