@@ -127,7 +127,14 @@ def state_line(value: CertificateRecord) -> str:
 
 
 def saved(value: SavedFiles) -> str:
-    paths = [value.certificate, value.chain, value.key, value.pkcs12, value.pkcs12_password]
+    paths = [
+        value.certificate,
+        value.chain,
+        value.key,
+        value.pkcs12,
+        value.sectigo_pkcs12,
+        value.pkcs12_password,
+    ]
     written = "\n".join(f"  {path}" for path in paths if path is not None)
     return f"certificate {value.serial_number} written to {value.directory}:\n{written}"
 

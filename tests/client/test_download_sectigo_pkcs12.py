@@ -127,3 +127,17 @@ def test_a_csr_request_has_no_pkcs12_to_write_even_when_asked(
 
     assert (saved.pkcs12, saved.sectigo_pkcs12, saved.pkcs12_password) == (None, None, None)
     assert sorted(p.name for p in saved.directory.iterdir()) == ["cert.pem", "chain.pem"]
+
+
+def test_the_text_output_lists_the_original_too(
+    ca: CertificateAuthorityClient, cli: Cli, tmp_path: Path
+) -> None:
+    request_id, password = issued_by_sectigo(ca, "listed.example.com")
+    out = tmp_path / "tls"
+
+    result = cli("download", request_id, "-o", str(out), "--sectigo-pkcs12")
+
+    assert result.exit_code == 0, result.output
+    assert str(out / SECTIGO_PKCS12_FILE) in result.stdout
+    assert str(out / PKCS12_FILE) in result.stdout
+    assert password not in result.output
