@@ -16,9 +16,12 @@ PROTOC = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Ipro
 
 install: $(STAMP)
 
-# The tests call the real openssl binary; install it when a bare machine lacks it.
+# The tests call the real openssl binary and start a throwaway PostgreSQL cluster (tests/store);
+# install them when a bare machine lacks them.
 system-deps:
 	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq postgresql; }
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)

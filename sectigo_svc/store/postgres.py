@@ -1,0 +1,375 @@
+"""The shared request store: PostgreSQL through psycopg 3 and a connection pool.
+
+Same promises as the SQLite store: create is one ``INSERT ... ON CONFLICT DO NOTHING`` then a read,
+updates are compare-and-set on ``version`` (READ COMMITTED re-checks the condition after waiting for
+a concurrent writer, so exactly one of two racing updates wins), history rows and certificates are
+written in the update's transaction, secrets are sealed before they reach the server.
+
+Migrations, the sealing canary and the schema check run on open in one transaction holding an
+advisory lock, so several processes starting together on an empty database make one schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from sectigo_svc.domain.models import (
+    AuditEntry,
+    CertificateRequest,
+    IssuedCertificate,
+    RequestState,
+)
+from sectigo_svc.sealing import Sealer, SealingError
+from sectigo_svc.store.base import ListQuery, Page, StaleUpdate, StoreError
+from sectigo_svc.store.rows import (
+    REQUEST_COLUMNS,
+    Sealed,
+    from_timestamp,
+    request_from_row,
+    request_values,
+    snapshot_from_json,
+    snapshot_json,
+    to_timestamp,
+)
+from sectigo_svc.store.schema import POSTGRES_MIGRATIONS
+
+_CANARY = b"sectigo-svc sealing check"
+_CANARY_CONTEXT = "store\0sealing_check"
+# Key of the transaction-scoped advisory lock that serialises migrations ("sectigo" in ASCII).
+MIGRATION_LOCK = 0x73656374696730
+_TERMINAL = [s.value for s in RequestState if s.terminal]
+_CONNECT_TIMEOUT = 10
+
+
+class PostgresStore:
+    """A :class:`~sectigo_svc.store.base.RequestStore` in a PostgreSQL database.
+
+    ``url`` is a libpq URL or conninfo string; its password never appears in errors or repr.
+    Raises :class:`StoreError` when the server cannot be reached or its schema is newer than this
+    code, :class:`~sectigo_svc.sealing.SealingError` when ``sealer`` is not the store's data key.
+    """
+
+    def __init__(self, url: str, sealer: Sealer, pool_size: int = 8) -> None:
+        self._secret = _password_of(url)
+        self._where = _describe(url)
+        self._sealer = sealer
+        self._sealed = Sealed(sealer)
+        self._closed = False
+        try:
+            with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT) as connection:
+                self._migrate(connection)
+        except psycopg.Error as exc:
+            raise self._error("cannot open the store", exc) from None
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"connect_timeout": _CONNECT_TIMEOUT},
+            timeout=30,
+            open=False,
+            name="sectigo-store",
+        )
+        try:
+            self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+        except PoolTimeout:
+            self._pool.close()
+            raise StoreError(f"cannot open the store {self._where}: no connection") from None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where})"
+
+    def _error(self, what: str, exc: BaseException) -> StoreError:
+        text = str(exc).strip()
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return StoreError(f"{what} {self._where}: {text}")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[DictRow]]:
+        """A cursor in one transaction: committed on success, rolled back on any error."""
+        if self._closed:
+            raise StoreError(f"the store {self._where} is closed")
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                yield connection.cursor(row_factory=dict_row)
+        except StaleUpdate:
+            raise
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._error("store operation failed on", exc) from None
+
+    def _read(self, query: str | sql.Composed, params: tuple[Any, ...] = ()) -> list[DictRow]:
+        with self._transaction() as cursor:
+            return cursor.execute(query, params).fetchall()
+
+    def _migrate(self, connection: psycopg.Connection[Any]) -> None:
+        with connection.transaction():
+            db = connection.cursor()
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = int(row[0] or 0) if row else 0
+            if current > len(POSTGRES_MIGRATIONS):
+                raise StoreError(
+                    f"the store {self._where} has schema {current}, newer than this code "
+                    f"({len(POSTGRES_MIGRATIONS)}); upgrade sectigo-svc"
+                )
+            for number, script in enumerate(POSTGRES_MIGRATIONS[current:], start=current + 1):
+                db.execute(script.encode())
+                db.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+            canary = db.execute("SELECT sealed FROM sealing_check").fetchone()
+            if canary is None:
+                db.execute(
+                    "INSERT INTO sealing_check VALUES (%s)",
+                    (self._sealer.seal(_CANARY, _CANARY_CONTEXT),),
+                )
+                return
+        try:
+            opened = self._sealer.open(bytes(canary[0]), _CANARY_CONTEXT)
+        except SealingError:
+            opened = b""
+        if opened != _CANARY:
+            raise SealingError(
+                f"the data key does not open the secrets sealed in {self._where}: "
+                "is it the key this store was created with?"
+            )
+
+    def restored_at(self) -> dt.datetime | None:
+        """Always None: restores of a PostgreSQL store are not marked yet."""
+        return None
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._read("SELECT max(version) AS v FROM schema_version")[0]["v"])
+
+    def create(
+        self, request: CertificateRequest, pkcs12_password: str | None
+    ) -> tuple[CertificateRequest, bool]:
+        values = request_values(request)
+        values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
+        insert = sql.SQL(
+            "INSERT INTO requests ({}) VALUES ({}) ON CONFLICT (owner, request_id) DO NOTHING"
+        ).format(
+            sql.SQL(", ").join(map(sql.Identifier, values)),
+            sql.SQL(", ").join(sql.Placeholder() for _ in values),
+        )
+        with self._transaction() as db:
+            inserted = db.execute(insert, tuple(values.values())).rowcount
+            row = db.execute(
+                f"SELECT {REQUEST_COLUMNS} FROM requests WHERE owner = %s AND request_id = %s",  # noqa: S608
+                request.key,
+            ).fetchone()
+            assert row is not None
+            stored = request_from_row(row)
+            if inserted == 1:
+                _remember(db, stored)
+        return stored, inserted == 1
+
+    def get(self, owner: str, request_id: str) -> CertificateRequest | None:
+        rows = self._read(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE owner = %s AND request_id = %s",  # noqa: S608
+            (owner, request_id),
+        )
+        return request_from_row(rows[0]) if rows else None
+
+    def pkcs12_password(self, owner: str, request_id: str) -> str | None:
+        rows = self._read(
+            "SELECT pkcs12_password FROM requests WHERE owner = %s AND request_id = %s",
+            (owner, request_id),
+        )
+        if not rows or rows[0]["pkcs12_password"] is None:
+            return None
+        return self._sealed.open_password(owner, request_id, bytes(rows[0]["pkcs12_password"]))
+
+    def update(
+        self, request: CertificateRequest, certificate: IssuedCertificate | None = None
+    ) -> CertificateRequest:
+        values = request_values(request)
+        for fixed in ("owner", "request_id", "spec", "fingerprint", "batch_name", "created_at"):
+            values.pop(fixed)
+        values["version"] = request.version + 1
+        statement = sql.SQL(
+            "UPDATE requests SET {} WHERE owner = %s AND request_id = %s AND version = %s"
+        ).format(
+            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in values)
+        )
+        with self._transaction() as db:
+            changed = db.execute(
+                statement, (*values.values(), *request.key, request.version)
+            ).rowcount
+            if changed != 1:
+                raise StaleUpdate(
+                    f"request {request.request_id} of {request.owner} changed concurrently"
+                )
+            _remember(db, dataclasses.replace(request, version=request.version + 1))
+            if certificate is not None:
+                db.execute(
+                    "INSERT INTO certificates VALUES (%s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (owner, request_id) DO UPDATE SET "
+                    "certificate_pem = EXCLUDED.certificate_pem, chain_pem = EXCLUDED.chain_pem, "
+                    "pkcs12 = EXCLUDED.pkcs12, private_key = EXCLUDED.private_key",
+                    (
+                        *request.key,
+                        certificate.certificate_pem,
+                        certificate.chain_pem,
+                        self._sealed.blob(request, "pkcs12", certificate.pkcs12),
+                        self._sealed.blob(
+                            request, "private_key", certificate.private_key_pem.encode()
+                        ),
+                    ),
+                )
+        return self.get(*request.key) or request
+
+    def history(self, owner: str, request_id: str, after_version: int) -> list[CertificateRequest]:
+        rows = self._read(
+            "SELECT snapshot FROM request_history WHERE owner = %s AND request_id = %s "
+            "AND version > %s ORDER BY version",
+            (owner, request_id, after_version),
+        )
+        return [snapshot_from_json(r["snapshot"]) for r in rows]
+
+    def list_requests(self, query: ListQuery) -> Page:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.owner is not None:
+            clauses.append("owner = %s")
+            params.append(query.owner)
+        if query.states:
+            clauses.append("state = ANY(%s)")
+            params.append(sorted(s.value for s in query.states))
+        if query.common_name:
+            clauses.append("lower(common_name) = lower(%s)")
+            params.append(query.common_name)
+        if query.after is not None:
+            clauses.append("seq < %s")
+            params.append(query.after)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT seq, {REQUEST_COLUMNS} FROM requests {where} "  # noqa: S608 - fixed clauses
+            "ORDER BY seq DESC LIMIT %s",
+            (*params, query.limit + 1),
+        )
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        cursor = int(rows[-1]["seq"]) if more and rows else None
+        return Page([request_from_row(r) for r in rows], cursor)
+
+    def active(self) -> list[CertificateRequest]:
+        rows = self._read(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE NOT (state = ANY(%s)) ORDER BY seq",  # noqa: S608
+            (_TERMINAL,),
+        )
+        return [request_from_row(r) for r in rows]
+
+    def by_serial(self, serial_number: str) -> CertificateRequest | None:
+        rows = self._read(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE serial_number = %s",  # noqa: S608
+            (serial_number.upper(),),
+        )
+        return request_from_row(rows[0]) if rows else None
+
+    def count_by_state(self) -> dict[str, int]:
+        rows = self._read("SELECT state, count(*) AS n FROM requests GROUP BY state")
+        return {str(row["state"]): int(row["n"]) for row in rows}
+
+    def certificate(self, owner: str, request_id: str) -> IssuedCertificate | None:
+        rows = self._read(
+            "SELECT certificate_pem, chain_pem, pkcs12, private_key FROM certificates "
+            "WHERE owner = %s AND request_id = %s",
+            (owner, request_id),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return IssuedCertificate(
+            certificate_pem=row["certificate_pem"],
+            chain_pem=row["chain_pem"],
+            pkcs12=self._sealed.open_blob(owner, request_id, "pkcs12", row["pkcs12"]),
+            private_key_pem=self._sealed.open_blob(
+                owner, request_id, "private_key", row["private_key"]
+            ).decode(),
+        )
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO audit (at, identity, action, owner, request_id, detail) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    to_timestamp(entry.at),
+                    entry.identity,
+                    entry.action,
+                    entry.owner,
+                    entry.request_id,
+                    entry.detail,
+                ),
+            )
+
+    def audit_log(
+        self, owner: str | None = None, request_id: str | None = None
+    ) -> list[AuditEntry]:
+        clauses, params = [], []
+        for column, value in (("owner", owner), ("request_id", request_id)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT at, identity, action, owner, request_id, detail FROM audit {where} "  # noqa: S608
+            "ORDER BY id",
+            tuple(params),
+        )
+        return [
+            AuditEntry(
+                at=from_timestamp(r["at"]) or dt.datetime.now(dt.UTC),
+                identity=r["identity"],
+                action=r["action"],
+                owner=r["owner"],
+                request_id=r["request_id"],
+                detail=r["detail"],
+            )
+            for r in rows
+        ]
+
+    def ping(self) -> None:
+        self._read("SELECT 1")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+
+
+def _remember(db: psycopg.Cursor[DictRow], request: CertificateRequest) -> None:
+    db.execute(
+        "INSERT INTO request_history VALUES (%s, %s, %s, %s)",
+        (*request.key, request.version, snapshot_json(request)),
+    )
+
+
+def _password_of(url: str) -> str:
+    try:
+        return str(conninfo_to_dict(url).get("password") or "")
+    except psycopg.Error:
+        return ""
+
+
+def _describe(url: str) -> str:
+    """``host:port/dbname`` of a libpq URL, without user or password."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "(unparsable PostgreSQL URL)"
+    host = info.get("host") or "localhost"
+    port = info.get("port") or "5432"
+    return f"postgresql://{host}:{port}/{info.get('dbname') or ''}"
