@@ -32,14 +32,19 @@ from sectigo_svc.domain.models import (
 from sectigo_svc.sealing import Sealer, SealingError
 from sectigo_svc.store.base import ListQuery, Page, StaleUpdate, StoreError
 from sectigo_svc.store.rows import (
+    AUDIT_COLUMNS,
+    CERTIFICATE_COLUMNS,
     REQUEST_COLUMNS,
     Sealed,
-    from_timestamp,
+    audit_filter,
+    audit_from_row,
+    audit_values,
+    list_filter,
+    page,
     request_from_row,
     request_values,
     snapshot_from_json,
     snapshot_json,
-    to_timestamp,
 )
 from sectigo_svc.store.schema import POSTGRES_MIGRATIONS
 
@@ -217,15 +222,7 @@ class PostgresStore:
                     "ON CONFLICT (owner, request_id) DO UPDATE SET "
                     "certificate_pem = EXCLUDED.certificate_pem, chain_pem = EXCLUDED.chain_pem, "
                     "pkcs12 = EXCLUDED.pkcs12, private_key = EXCLUDED.private_key",
-                    (
-                        *request.key,
-                        certificate.certificate_pem,
-                        certificate.chain_pem,
-                        self._sealed.blob(request, "pkcs12", certificate.pkcs12),
-                        self._sealed.blob(
-                            request, "private_key", certificate.private_key_pem.encode()
-                        ),
-                    ),
+                    self._sealed.certificate_values(request, certificate),
                 )
         return self.get(*request.key) or request
 
@@ -238,30 +235,13 @@ class PostgresStore:
         return [snapshot_from_json(r["snapshot"]) for r in rows]
 
     def list_requests(self, query: ListQuery) -> Page:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query.owner is not None:
-            clauses.append("owner = %s")
-            params.append(query.owner)
-        if query.states:
-            clauses.append("state = ANY(%s)")
-            params.append(sorted(s.value for s in query.states))
-        if query.common_name:
-            clauses.append("lower(common_name) = lower(%s)")
-            params.append(query.common_name)
-        if query.after is not None:
-            clauses.append("seq < %s")
-            params.append(query.after)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = list_filter(query, "%s")
         rows = self._read(
             f"SELECT seq, {REQUEST_COLUMNS} FROM requests {where} "  # noqa: S608 - fixed clauses
             "ORDER BY seq DESC LIMIT %s",
             (*params, query.limit + 1),
         )
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        cursor = int(rows[-1]["seq"]) if more and rows else None
-        return Page([request_from_row(r) for r in rows], cursor)
+        return page(rows, query.limit)
 
     def active(self) -> list[CertificateRequest]:
         rows = self._read(
@@ -283,62 +263,29 @@ class PostgresStore:
 
     def certificate(self, owner: str, request_id: str) -> IssuedCertificate | None:
         rows = self._read(
-            "SELECT certificate_pem, chain_pem, pkcs12, private_key FROM certificates "
+            f"SELECT {CERTIFICATE_COLUMNS} FROM certificates "  # noqa: S608 - fixed names
             "WHERE owner = %s AND request_id = %s",
             (owner, request_id),
         )
-        if not rows:
-            return None
-        row = rows[0]
-        return IssuedCertificate(
-            certificate_pem=row["certificate_pem"],
-            chain_pem=row["chain_pem"],
-            pkcs12=self._sealed.open_blob(owner, request_id, "pkcs12", row["pkcs12"]),
-            private_key_pem=self._sealed.open_blob(
-                owner, request_id, "private_key", row["private_key"]
-            ).decode(),
-        )
+        return self._sealed.certificate(owner, request_id, rows[0]) if rows else None
 
     def record_audit(self, entry: AuditEntry) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO audit (at, identity, action, owner, request_id, detail) "
+                f"INSERT INTO audit ({AUDIT_COLUMNS}) "  # noqa: S608 - fixed names
                 "VALUES (%s, %s, %s, %s, %s, %s)",
-                (
-                    to_timestamp(entry.at),
-                    entry.identity,
-                    entry.action,
-                    entry.owner,
-                    entry.request_id,
-                    entry.detail,
-                ),
+                audit_values(entry),
             )
 
     def audit_log(
         self, owner: str | None = None, request_id: str | None = None
     ) -> list[AuditEntry]:
-        clauses, params = [], []
-        for column, value in (("owner", owner), ("request_id", request_id)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = audit_filter(owner, request_id, "%s")
         rows = self._read(
-            f"SELECT at, identity, action, owner, request_id, detail FROM audit {where} "  # noqa: S608
-            "ORDER BY id",
+            f"SELECT {AUDIT_COLUMNS} FROM audit {where} ORDER BY id",  # noqa: S608
             tuple(params),
         )
-        return [
-            AuditEntry(
-                at=from_timestamp(r["at"]) or dt.datetime.now(dt.UTC),
-                identity=r["identity"],
-                action=r["action"],
-                owner=r["owner"],
-                request_id=r["request_id"],
-                detail=r["detail"],
-            )
-            for r in rows
-        ]
+        return [audit_from_row(r) for r in rows]
 
     def ping(self) -> None:
         self._read("SELECT 1")

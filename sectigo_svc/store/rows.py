@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sectigo_svc.domain.models import (
+    AuditEntry,
     CertificateRequest,
+    IssuedCertificate,
     IssueSpec,
     KeySource,
     RequestState,
@@ -15,7 +18,10 @@ from sectigo_svc.domain.models import (
     Subject,
 )
 from sectigo_svc.sealing import Sealer
+from sectigo_svc.store.base import ListQuery, Page
 
+AUDIT_COLUMNS = "at, identity, action, owner, request_id, detail"
+CERTIFICATE_COLUMNS = "certificate_pem, chain_pem, pkcs12, private_key"
 REQUEST_COLUMNS = (
     "owner, request_id, spec, fingerprint, batch_name, state, created_at, updated_at, version, "
     "batch_id, sectigo_status, reason, submit_attempts, send_state, last_send_at, serial_number, "
@@ -139,6 +145,91 @@ class Sealed:
         if sealed is None:
             return b""
         return self._sealer.open(bytes(sealed), self._context(owner, request_id, column))
+
+    def certificate_values(
+        self, request: CertificateRequest, certificate: IssuedCertificate
+    ) -> tuple[Any, ...]:
+        """A ``certificates`` row: the key, the PEMs, and the key material sealed."""
+        return (
+            *request.key,
+            certificate.certificate_pem,
+            certificate.chain_pem,
+            self.blob(request, "pkcs12", certificate.pkcs12),
+            self.blob(request, "private_key", certificate.private_key_pem.encode()),
+        )
+
+    def certificate(self, owner: str, request_id: str, row: Mapping[str, Any]) -> IssuedCertificate:
+        """The certificate of a ``CERTIFICATE_COLUMNS`` row, its key material opened."""
+        return IssuedCertificate(
+            certificate_pem=row["certificate_pem"],
+            chain_pem=row["chain_pem"],
+            pkcs12=self.open_blob(owner, request_id, "pkcs12", row["pkcs12"]),
+            private_key_pem=self.open_blob(
+                owner, request_id, "private_key", row["private_key"]
+            ).decode(),
+        )
+
+
+def list_filter(query: ListQuery, mark: str) -> tuple[str, list[Any]]:
+    """The WHERE clause (empty when nothing filters) and its parameters for a request listing;
+    ``mark`` is the driver's placeholder (``?`` or ``%s``)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.owner is not None:
+        clauses.append(f"owner = {mark}")
+        params.append(query.owner)
+    if query.states:
+        clauses.append(f"state IN ({', '.join(mark for _ in query.states)})")
+        params.extend(sorted(s.value for s in query.states))
+    if query.common_name:
+        clauses.append(f"lower(common_name) = lower({mark})")
+        params.append(query.common_name)
+    if query.after is not None:
+        clauses.append(f"seq < {mark}")
+        params.append(query.after)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def page(rows: Sequence[dict[str, Any]], limit: int) -> Page:
+    """A page from up to ``limit + 1`` rows (newest first, with ``seq``): one more means a next
+    page, whose cursor is the last shown row's ``seq``."""
+    shown = rows[:limit]
+    cursor = int(shown[-1]["seq"]) if len(rows) > limit and shown else None
+    return Page([request_from_row(r) for r in shown], cursor)
+
+
+def audit_values(entry: AuditEntry) -> tuple[Any, ...]:
+    """An ``audit`` row in ``AUDIT_COLUMNS`` order."""
+    return (
+        to_timestamp(entry.at),
+        entry.identity,
+        entry.action,
+        entry.owner,
+        entry.request_id,
+        entry.detail,
+    )
+
+
+def audit_filter(owner: str | None, request_id: str | None, mark: str) -> tuple[str, list[Any]]:
+    """The WHERE clause and parameters of an audit read; ``mark`` is the placeholder."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("owner", owner), ("request_id", request_id)):
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            params.append(value)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def audit_from_row(row: Mapping[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        at=from_timestamp(row["at"]) or dt.datetime.now(dt.UTC),
+        identity=row["identity"],
+        action=row["action"],
+        owner=row["owner"],
+        request_id=row["request_id"],
+        detail=row["detail"],
+    )
 
 
 def snapshot_json(request: CertificateRequest) -> str:
