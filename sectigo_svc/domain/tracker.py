@@ -190,17 +190,16 @@ class Tracker:
         self, request: CertificateRequest, deadline: Deadline, expired: bool
     ) -> float | None:
         decision = self._submitter.step(request, deadline, expired)
+        # The submitter may have saved the request (an attempt, its outcome): continue from that.
+        latest = self._store.get(*request.key) or request
         if isinstance(decision, Adopt):
-            latest = self._store.get(*request.key) or request
             return self._adopt(latest, decision.batch, decision.how)
         if isinstance(decision, Finish):
-            latest = self._store.get(*request.key) or request
             if decision.gave_up:
                 self._give_up(latest, decision.reason)
             else:
                 self._finish(latest, decision.state, decision.reason)
             return None
-        latest = self._store.get(*request.key) or request
         self._note(latest, decision.note)
         return self._backoff(request.key, decision.after)
 
