@@ -64,7 +64,18 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE submit_attempts > 0 AND batch_id IS NULL;
     CREATE TABLE store_marks (name TEXT PRIMARY KEY, at REAL NOT NULL);
     """,
+    """
+    ALTER TABLE requests ADD COLUMN lease_holder TEXT;
+    ALTER TABLE requests ADD COLUMN lease_expires REAL;
+    CREATE TABLE sectigo_tokens (
+        account TEXT PRIMARY KEY,
+        sealed BLOB NOT NULL,
+        received_at REAL,
+        written_at REAL NOT NULL
+    );
+    """,
 )
+
 
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
     """
@@ -127,5 +138,17 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     UPDATE requests SET send_state = 'IN_DOUBT', last_send_at = updated_at
         WHERE submit_attempts > 0 AND batch_id IS NULL;
     CREATE TABLE store_marks (name TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL);
+    """,
+    """
+    ALTER TABLE requests ADD COLUMN lease_holder TEXT;
+    ALTER TABLE requests ADD COLUMN lease_expires DOUBLE PRECISION;
+    CREATE INDEX requests_unfinished ON requests (seq)
+        WHERE state NOT IN ('READY', 'REJECTED', 'FAILED', 'REVOKED');
+    CREATE TABLE sectigo_tokens (
+        account TEXT PRIMARY KEY,
+        sealed BYTEA NOT NULL,
+        received_at DOUBLE PRECISION,
+        written_at DOUBLE PRECISION NOT NULL
+    );
     """,
 )
