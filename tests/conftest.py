@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 
 from sectigo_svc.emulator import Emulator, EmulatorConfig
+from tests.postgres_cluster import own_postgres, postgres_cluster, postgres_server, postgres_url
+
+__all__ = ["own_postgres", "postgres_cluster", "postgres_server", "postgres_url"]
 
 EmulatorFactory = Callable[..., Emulator]
 
