@@ -36,6 +36,8 @@ from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.config import Environment, SectigoConfig
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.store.base import RequestStore, holder_name
+from sectigo_svc.store.postgres import PostgresStore, connection_url
 from sectigo_svc.store.sqlite import SqliteStore
 
 CATALOG_TTL = 60.0
@@ -76,7 +78,7 @@ class Application:
             tls = TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca)
         # The store comes last of what can fail: it holds the state directory's lock.
         key = load_or_create_key(config.data_key_path, create=config.data_key_file is None)
-        self.store = SqliteStore(config.database_path, Sealer(key))
+        self.store = _open_store(config, Sealer(key))
         self.catalog = Catalog(self.sectigo, CATALOG_TTL)
         self.metrics.track_requests(self._request_counts)
         self.metrics.track_balances(self._balances)
@@ -100,6 +102,7 @@ class Application:
                 give_up_after=config.give_up_after,
                 step_timeout=config.sectigo_timeout * 2,
                 quarantine=config.quarantine,
+                lease_seconds=config.lease_seconds,
             ),
             self.catalog.forget_authorities,
             on_duplicate=self.metrics.duplicate_batches,
@@ -190,6 +193,7 @@ class Application:
                 "serving PLAIN TEXT without client authentication: development only",
                 listen=self.address,
             )
+        self.store.on_change(self.notifier.changed)
         resumed = self.tracker.start()
         if self.config.metrics_listen:
             self._metrics_endpoint = self.metrics.serve(self.config.metrics_listen)
@@ -197,7 +201,13 @@ class Application:
         self.hosted.start()
         self._readiness.start()
         self._sectigo_checks.start()
-        self._log.info("sectigo-svc started", listen=self.address, resumed=resumed)
+        self._log.info(
+            "sectigo-svc started",
+            listen=self.address,
+            resumed=resumed,
+            store=repr(self.store),
+            lease_holder=self.store.holder,
+        )
 
     def _follow_readiness(self) -> None:
         """Wait until the store answers and Sectigo accepts the credentials (a bad rollout never
@@ -307,3 +317,17 @@ class Application:
         self.sectigo.close()
         self.store.close()
         self._log.info("sectigo-svc stopped")
+
+
+def _open_store(config: ServiceConfig, sealer: Sealer) -> RequestStore:
+    """PostgreSQL when ``database_url`` is set (shared by replicas), else the SQLite file."""
+    holder = holder_name(config.replica_name)
+    if config.database_url:
+        return PostgresStore(
+            connection_url(config.database_url, config.database_password_file),
+            sealer,
+            pool_size=config.database_pool_size,
+            holder=holder,
+            lease_seconds=config.lease_seconds,
+        )
+    return SqliteStore(config.database_path, sealer, holder, config.lease_seconds)

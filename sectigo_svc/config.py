@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 from sectigo_svc.rpc.admission import Limits
 
 ENV_PREFIX = "SECTIGO_SVC_"
@@ -57,7 +60,25 @@ class ServiceConfig:
     )
     data_key_file: Path | None = setting(
         None,
-        "base64 AES-256 key sealing secrets at rest (default: state_dir/data.key, generated 0600)",
+        "base64 AES-256 key sealing secrets at rest (default: state_dir/data.key, generated 0600; "
+        "required with database_url, every replica using the same key)",
+    )
+    database_url: str = setting(
+        "",
+        "libpq URL of a shared PostgreSQL store (postgresql://user@host:port/db, no password) for "
+        "several replicas; empty: the embedded SQLite store of one replica",
+    )
+    database_password_file: Path | None = setting(
+        None, "file holding the PostgreSQL password (else libpq's PGPASSWORD or ~/.pgpass)"
+    )
+    database_pool_size: int = setting(8, "PostgreSQL connections each replica may hold")
+    lease_seconds: float = setting(
+        30.0,
+        "seconds a replica's claim on a request's tracking lasts unless renewed; another replica "
+        "takes an unrenewed request over after this",
+    )
+    replica_name: str = setting(
+        "", "this replica's name in lease holders and logs (default: the host name)"
     )
     sectigo_endpoint: str = setting("https://iot.sectigo.com", "Sectigo IoT Manager API base URL")
     sectigo_environment: str = setting(
@@ -158,6 +179,7 @@ class ServiceConfig:
             "tls_client_ca",
             "policy_file",
             "sectigo_password_file",
+            "database_password_file",
         ):
             path = getattr(self, name)
             if path is not None and not path.is_file():
@@ -169,6 +191,7 @@ class ServiceConfig:
             "grpc_workers",
             "max_concurrent_rpcs",
             "default_authority_id",
+            "database_pool_size",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -200,6 +223,7 @@ class ServiceConfig:
             "keepalive_timeout",
             "login_backoff_initial",
             "sectigo_check_interval",
+            "lease_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_env(name)}: must be positive")
@@ -216,12 +240,47 @@ class ServiceConfig:
                 f"({self.sectigo_timeout:g} s), or an answer could still arrive after it; "
                 "allow minutes for Sectigo's processing lag"
             )
+        self._check_database()
         if self.log_format not in ("json", "console", "auto"):
             raise ConfigError(f"{_env('log_format')}: must be json, console or auto")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"{_env('log_level')}: must be debug, info, warning or error")
         if not self.batch_prefix or len(self.batch_prefix) > 40:
             raise ConfigError(f"{_env('batch_prefix')}: must be 1 to 40 characters")
+
+    def _check_database(self) -> None:
+        if not self.database_url:
+            if self.database_password_file is not None:
+                raise ConfigError(
+                    f"{_env('database_password_file')}: set only with {_env('database_url')}"
+                )
+            return
+        scheme, sep, _ = self.database_url.partition("://")
+        if not sep or scheme not in ("postgresql", "postgres"):
+            raise ConfigError(
+                f"{_env('database_url')}: must be a postgresql://user@host:port/db URL"
+            )
+        try:
+            info = conninfo_to_dict(self.database_url)
+        except psycopg.Error:
+            raise ConfigError(
+                f"{_env('database_url')}: not a valid PostgreSQL URL "
+                "(postgresql://user@host:port/db)"
+            ) from None
+        if info.get("password"):
+            raise ConfigError(
+                f"{_env('database_url')}: must not hold the password; put it in the file "
+                f"named by {_env('database_password_file')}"
+            )
+        if self.database is not None:
+            raise ConfigError(
+                f"{_env('database')} and {_env('database_url')}: set one (SQLite or PostgreSQL)"
+            )
+        if self.data_key_file is None:
+            raise ConfigError(
+                f"{_env('data_key_file')}: required with {_env('database_url')}, since every "
+                "replica must seal and open secrets with the same key"
+            )
 
     @property
     def limits(self) -> Limits:

@@ -38,15 +38,18 @@ class Scheduler:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float) -> None:
-        """Start no new step; wait up to ``timeout`` seconds for the steps under way."""
+    def stop(self, timeout: float) -> bool:
+        """Start no new step; wait up to ``timeout`` seconds for the steps under way. Returns
+        whether all of them ended."""
         with self._wakeup:
             self._stopping = True
             self._wakeup.notify_all()
         end = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, end - time.monotonic()))
+        ended = not any(thread.is_alive() for thread in self._threads)
         self._threads.clear()
+        return ended
 
     def wake(self, key: Key, delay: float = 0.0) -> None:
         """Run the key's step after ``delay`` seconds (sooner if it is already due sooner)."""

@@ -111,9 +111,14 @@ class Submitter:
         self._unverified: set[Key] = set()
         self._reported: set[int] = set()
 
-    def resume(self, requests: list[CertificateRequest]) -> None:
-        """At start: every unfinished request is looked up once before its next order."""
-        self._unverified |= {r.key for r in requests if r.state is RequestState.PENDING}
+    def resume(self, keys: Iterable[Key]) -> None:
+        """Requests this process did not track until now (at start, or taken over from another
+        replica): each is looked up once before its next order."""
+        self._unverified.update(keys)
+
+    def forget(self, key: Key) -> None:
+        """The request is finished or tracked elsewhere now."""
+        self._unverified.discard(key)
 
     def phase(self, request: CertificateRequest) -> SendState:
         """The send state that holds at the start of a step (see the module docstring)."""

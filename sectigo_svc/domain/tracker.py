@@ -5,6 +5,12 @@ with compare-and-set, so a step interrupted at any point (even ``kill -9``) is s
 the next start. Submitting follows the state machine in :mod:`sectigo_svc.domain.submission`: an
 order whose outcome is unknown is looked up by its batch name for a quarantine window before
 anything is sent again. After that, a 404 for the batch is transient until ``give_up_after``.
+
+Replicas sharing a store each step only the requests they hold a lease on
+(:mod:`sectigo_svc.domain.leases`): one replica steps a request at a time, and requests of a
+replica that died are taken over when its leases lapse. Each taken-over request is looked up at
+Sectigo once before its next order, as after any start. Writes stay compare-and-set, so even a
+replica that lost its lease unawares cannot record a second send over another's.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import structlog
 
 from sectigo_svc.domain.harvest import harvest
+from sectigo_svc.domain.leases import LeaseKeeper
 from sectigo_svc.domain.models import CertificateRequest, IssuedCertificate, RequestState
 from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.scheduler import Key, Scheduler
@@ -35,7 +42,7 @@ from sectigo_svc.sectigo.batch_status import BatchStatus
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.models import BatchResponse
-from sectigo_svc.store.base import RequestStore
+from sectigo_svc.store.base import Claim, RequestStore, StoreError
 
 READY_STATES = frozenset({BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED})
 
@@ -51,6 +58,7 @@ class TrackerSettings:
     give_up_after: float = 24 * 3600.0
     step_timeout: float = 60.0
     quarantine: float = 600.0
+    lease_seconds: float = 30.0
 
 
 class Tracker:
@@ -79,6 +87,7 @@ class Tracker:
         # Finished requests sent more than once, to be looked up once more after the quarantine.
         self._late_checks: set[Key] = set()
         self._scheduler = Scheduler(self._step_safely, settings.workers, "tracker")
+        self._leases = LeaseKeeper(store, settings.lease_seconds, self._taken_over)
         self._submitter = Submitter(
             sectigo_client,
             self._save,
@@ -92,18 +101,26 @@ class Tracker:
         )
 
     def start(self) -> int:
-        """Resume every unfinished request and start the workers; returns how many resumed."""
-        active = self._store.active()
-        self._submitter.resume(active)
-        for request in active:
-            self.wake(request.key)
+        """Claim and resume every unfinished request no other replica holds, start the workers
+        and the lease keeper; returns how many resumed."""
+        claims = self._leases.start()
+        self._taken_over(claims)
         self._scheduler.start()
-        self._log.info("tracker started", resumed=len(active), workers=self._settings.workers)
-        return len(active)
+        self._log.info("tracker started", resumed=len(claims), workers=self._settings.workers)
+        return len(claims)
 
     def stop(self) -> None:
-        """Finish the steps under way (each is bounded by ``step_timeout``) and stop."""
-        self._scheduler.stop(self._settings.step_timeout + 5.0)
+        """Finish the steps under way (each is bounded by ``step_timeout``) and stop; if every
+        step ended, give the leases up so other replicas carry on at once."""
+        finished = self._scheduler.stop(self._settings.step_timeout + 5.0)
+        self._leases.stop(release=finished)
+
+    def _taken_over(self, claims: list[Claim]) -> None:
+        """Requests this replica now tracks that it did not create or track before: each is
+        looked up at Sectigo once before its next order."""
+        self._submitter.resume(claim.key for claim in claims)
+        for claim in claims:
+            self.wake(claim.key)
 
     def wake(self, key: Key) -> None:
         """Look at the request now (or right after the step under way, if there is one)."""
@@ -117,6 +134,7 @@ class Tracker:
             delay = self._backoff(key)
         if delay is None:
             self._checks.pop(key, None)
+            self._submitter.forget(key)
         return delay
 
     def _backoff(self, key: Key, at_least: float | None = None) -> float:
@@ -147,7 +165,20 @@ class Tracker:
             self._submitter.check_duplicates(request, Deadline.after(self._settings.step_timeout))
             return None
         if request is None or request.state.terminal:
+            self._leases.drop(key)
             return None
+        if not self._leases.holds(key):
+            try:
+                claim = self._leases.claim(key)
+            except StoreError as exc:
+                self._log.warning(
+                    "lease not claimed", owner=key[0], request_id=key[1], cause=str(exc)
+                )
+                return self._backoff(key)
+            if claim is None:
+                return None  # another replica tracks it
+            if claim.taken_over:
+                self._submitter.resume([key])
         age = (self._clock() - request.created_at).total_seconds()
         expired = age > self._settings.give_up_after
         deadline = Deadline.after(self._settings.step_timeout)

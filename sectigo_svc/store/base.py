@@ -1,14 +1,22 @@
-"""The request store's contract, which every backend (SQLite now, PostgreSQL later) satisfies.
+"""The request store's contract, which every backend (SQLite, PostgreSQL) satisfies.
 
 Promises: a request is keyed by (owner, request_id) and created at most once, atomically, even under
 concurrent identical calls; updates are compare-and-set on ``version``; a request and its issued
 certificate become READY together; secrets are sealed at rest by the backend.
+
+Leases: each store object acts for one holder (a replica). An unfinished request is tracked by the
+holder of its lease: a request is created leased to its creator, and a lease not renewed within its
+time-to-live may be claimed by another holder. SQLite allows one process per store, so there every
+lease of another holder is one a dead process left and is claimed at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import os
+import secrets
+import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +26,24 @@ from sectigo_svc.domain.models import (
     IssuedCertificate,
     RequestState,
 )
+
+Key = tuple[str, str]
+ChangeCallback = Callable[[Key, bool], None]
+
+
+def holder_name(replica: str = "") -> str:
+    """A lease holder's id: ``replica`` (default: the host name), the process id, and a random
+    part, so a restarted process never mistakes its predecessor's leases for its own."""
+    return f"{replica or socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A request leased to this store's holder; ``taken_over``: another holder's lease had lapsed
+    (it may have died mid-step, so its outcome is unknown)."""
+
+    key: Key
+    taken_over: bool
 
 
 class StoreError(Exception):
@@ -93,6 +119,33 @@ class RequestStore(Protocol):
         """When this store was first opened after being restored from a backup, else None.
 
         Requests it held then may have been ordered by the original after the backup was taken.
+        """
+        ...
+
+    @property
+    def holder(self) -> str:
+        """The lease holder this store object acts for."""
+        ...
+
+    def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
+        """Lease unfinished requests to :attr:`holder` for the lease time: those of ``keys``, or
+        (None) up to ``limit`` that no one holds or whose lease lapsed, oldest first. Requests
+        already held are renewed and returned. Requests another holder holds are left out."""
+        ...
+
+    def renew(self) -> set[Key]:
+        """Extend every lease :attr:`holder` has on unfinished requests; returns their keys."""
+        ...
+
+    def release(self) -> None:
+        """Give up every lease of :attr:`holder`, so other holders may claim them at once."""
+        ...
+
+    def on_change(self, callback: ChangeCallback) -> None:
+        """Call ``callback(key, terminal)`` when another process changes a request.
+
+        PostgreSQL delivers these through LISTEN/NOTIFY (lost while its connection is down);
+        SQLite never calls it, since one process owns the store.
         """
         ...
 

@@ -7,6 +7,11 @@ written in the update's transaction, secrets are sealed before they reach the se
 
 Migrations, the sealing canary and the schema check run on open in one transaction holding an
 advisory lock, so several processes starting together on an empty database make one schema.
+
+Several replicas share one database: leases say which replica tracks which unfinished request
+(claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``, timed on the database server's clock, so the
+replicas' clocks do not matter), and every create and update sends a ``NOTIFY`` on
+:data:`CHANNEL` (delivered at commit) that :meth:`PostgresStore.on_change` listeners receive.
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import structlog
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -30,7 +39,16 @@ from sectigo_svc.domain.models import (
     RequestState,
 )
 from sectigo_svc.sealing import Sealer, SealingError
-from sectigo_svc.store.base import ListQuery, Page, StaleUpdate, StoreError
+from sectigo_svc.store.base import (
+    ChangeCallback,
+    Claim,
+    Key,
+    ListQuery,
+    Page,
+    StaleUpdate,
+    StoreError,
+    holder_name,
+)
 from sectigo_svc.store.rows import (
     AUDIT_COLUMNS,
     CERTIFICATE_COLUMNS,
@@ -54,6 +72,13 @@ _CANARY_CONTEXT = "store\0sealing_check"
 MIGRATION_LOCK = 0x73656374696730
 _TERMINAL = [s.value for s in RequestState if s.terminal]
 _CONNECT_TIMEOUT = 10
+_POOL_WAIT = 10.0  # seconds an operation waits for a pooled connection
+_PING_WAIT = 3.0  # seconds a readiness ping may take
+# The channel of change notifications; the payload is a JSON [owner, request_id, terminal].
+CHANNEL = "sectigo_svc_requests"
+_MAX_PAYLOAD = 7900  # PostgreSQL's limit is 8000 bytes; longer keys are left to re-reads
+_NOW = "extract(epoch FROM clock_timestamp())"
+_LISTEN_RETRY_MAX = 10.0
 
 
 class PostgresStore:
@@ -64,7 +89,20 @@ class PostgresStore:
     code, :class:`~sectigo_svc.sealing.SealingError` when ``sealer`` is not the store's data key.
     """
 
-    def __init__(self, url: str, sealer: Sealer, pool_size: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        sealer: Sealer,
+        pool_size: int = 8,
+        holder: str | None = None,
+        lease_seconds: float = 30.0,
+    ) -> None:
+        self._url = url
+        self._holder = holder or holder_name()
+        self._lease = lease_seconds
+        self._log = structlog.get_logger("sectigo_svc.store")
+        self._listeners: list[threading.Thread] = []
+        self._stopping = threading.Event()
         self._secret = _password_of(url)
         self._where = _describe(url)
         self._sealer = sealer
@@ -80,9 +118,10 @@ class PostgresStore:
             min_size=1,
             max_size=pool_size,
             kwargs={"connect_timeout": _CONNECT_TIMEOUT},
-            timeout=30,
+            timeout=_POOL_WAIT,
             open=False,
             name="sectigo-store",
+            check=ConnectionPool.check_connection,
         )
         try:
             self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
@@ -100,12 +139,12 @@ class PostgresStore:
         return StoreError(f"{what} {self._where}: {text}")
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[psycopg.Cursor[DictRow]]:
+    def _transaction(self, wait: float = _POOL_WAIT) -> Iterator[psycopg.Cursor[DictRow]]:
         """A cursor in one transaction: committed on success, rolled back on any error."""
         if self._closed:
             raise StoreError(f"the store {self._where} is closed")
         try:
-            with self._pool.connection() as connection, connection.transaction():
+            with self._pool.connection(timeout=wait) as connection, connection.transaction():
                 yield connection.cursor(row_factory=dict_row)
         except StaleUpdate:
             raise
@@ -161,14 +200,17 @@ class PostgresStore:
     ) -> tuple[CertificateRequest, bool]:
         values = request_values(request)
         values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
+        values["lease_holder"] = self._holder
         insert = sql.SQL(
-            "INSERT INTO requests ({}) VALUES ({}) ON CONFLICT (owner, request_id) DO NOTHING"
+            "INSERT INTO requests ({}, lease_expires) VALUES ({}, {} + %s) "
+            "ON CONFLICT (owner, request_id) DO NOTHING"
         ).format(
             sql.SQL(", ").join(map(sql.Identifier, values)),
             sql.SQL(", ").join(sql.Placeholder() for _ in values),
+            sql.SQL(_NOW),
         )
         with self._transaction() as db:
-            inserted = db.execute(insert, tuple(values.values())).rowcount
+            inserted = db.execute(insert, (*values.values(), self._lease)).rowcount
             row = db.execute(
                 f"SELECT {REQUEST_COLUMNS} FROM requests WHERE owner = %s AND request_id = %s",  # noqa: S608
                 request.key,
@@ -177,6 +219,7 @@ class PostgresStore:
             stored = request_from_row(row)
             if inserted == 1:
                 _remember(db, stored)
+                _announce(db, stored)
         return stored, inserted == 1
 
     def get(self, owner: str, request_id: str) -> CertificateRequest | None:
@@ -216,6 +259,7 @@ class PostgresStore:
                     f"request {request.request_id} of {request.owner} changed concurrently"
                 )
             _remember(db, dataclasses.replace(request, version=request.version + 1))
+            _announce(db, request)
             if certificate is not None:
                 db.execute(
                     "INSERT INTO certificates VALUES (%s, %s, %s, %s, %s, %s) "
@@ -287,13 +331,108 @@ class PostgresStore:
         )
         return [audit_from_row(r) for r in rows]
 
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
+        if keys is None:
+            which = sql.SQL(
+                "lease_holder IS DISTINCT FROM %(me)s "
+                "AND (lease_holder IS NULL OR lease_expires < {now})"
+            ).format(now=sql.SQL(_NOW))
+            params: dict[str, Any] = {"limit": limit}
+        else:
+            if not keys:
+                return []
+            which = sql.SQL(
+                "(owner, request_id) IN (SELECT * FROM unnest(%(owners)s::text[], "
+                "%(ids)s::text[])) AND (lease_holder IS NULL OR lease_holder = %(me)s "
+                "OR lease_expires < {now})"
+            ).format(now=sql.SQL(_NOW))
+            params = {
+                "owners": [k[0] for k in keys],
+                "ids": [k[1] for k in keys],
+                "limit": len(keys),
+            }
+        statement = sql.SQL(
+            "WITH free AS (SELECT seq, lease_holder AS previous FROM requests "
+            "WHERE NOT (state = ANY(%(terminal)s)) AND {which} ORDER BY seq LIMIT %(limit)s "
+            "FOR UPDATE SKIP LOCKED) "
+            "UPDATE requests SET lease_holder = %(me)s, lease_expires = {now} + %(ttl)s "
+            "FROM free WHERE requests.seq = free.seq "
+            "RETURNING requests.owner, requests.request_id, free.previous"
+        ).format(which=which, now=sql.SQL(_NOW))
+        params |= {"me": self._holder, "ttl": self._lease, "terminal": _TERMINAL}
+        with self._transaction() as db:
+            rows = db.execute(statement, params).fetchall()
+        return [
+            Claim(
+                (row["owner"], row["request_id"]),
+                row["previous"] is not None and row["previous"] != self._holder,
+            )
+            for row in rows
+        ]
+
+    def renew(self) -> set[Key]:
+        with self._transaction() as db:
+            rows = db.execute(
+                f"UPDATE requests SET lease_expires = {_NOW} + %s "  # noqa: S608 - fixed clauses
+                "WHERE lease_holder = %s AND NOT (state = ANY(%s)) RETURNING owner, request_id",
+                (self._lease, self._holder, _TERMINAL),
+            ).fetchall()
+        return {(row["owner"], row["request_id"]) for row in rows}
+
+    def release(self) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE requests SET lease_holder = NULL, lease_expires = NULL "
+                "WHERE lease_holder = %s",
+                (self._holder,),
+            )
+
+    def on_change(self, callback: ChangeCallback) -> None:
+        """Listen on :data:`CHANNEL` on a connection of its own, in a thread, until closed; a lost
+        connection is opened again with a growing pause (up to 10 s), and changes made meanwhile
+        are not delivered, so watchers must also re-read."""
+        thread = threading.Thread(
+            target=self._listen, args=(callback,), name="store-listener", daemon=True
+        )
+        self._listeners.append(thread)
+        thread.start()
+
+    def _listen(self, callback: ChangeCallback) -> None:
+        pause = 0.5
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT
+                ) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    pause = 0.5
+                    while not self._stopping.is_set():
+                        for notice in connection.notifies(timeout=1.0):
+                            _deliver(notice.payload, callback)
+            except psycopg.Error as exc:
+                self._log.warning(
+                    "store change notifications interrupted",
+                    cause=self._error("listening on", exc).args[0],
+                    retry_in=pause,
+                )
+            self._stopping.wait(pause)
+            pause = min(pause * 2, _LISTEN_RETRY_MAX)
+
     def ping(self) -> None:
-        self._read("SELECT 1")
+        with self._transaction(wait=_PING_WAIT) as db:
+            db.execute("SELECT 1")
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._stopping.set()
+        for thread in self._listeners:
+            thread.join(_CONNECT_TIMEOUT)
         self._pool.close()
 
 
@@ -302,6 +441,38 @@ def _remember(db: psycopg.Cursor[DictRow], request: CertificateRequest) -> None:
         "INSERT INTO request_history VALUES (%s, %s, %s, %s)",
         (*request.key, request.version, snapshot_json(request)),
     )
+
+
+def _announce(db: psycopg.Cursor[DictRow], request: CertificateRequest) -> None:
+    """Tell listeners of every replica, at commit, that the request changed."""
+    payload = json.dumps([request.owner, request.request_id, request.state.terminal])
+    if len(payload.encode()) <= _MAX_PAYLOAD:
+        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+
+def _deliver(payload: str, callback: ChangeCallback) -> None:
+    try:
+        owner, request_id, terminal = json.loads(payload)
+    except (ValueError, TypeError):
+        return
+    try:
+        callback((str(owner), str(request_id)), bool(terminal))
+    except Exception:  # a listener's fault must not end the notifications
+        structlog.get_logger("sectigo_svc.store").exception("store change listener failed")
+
+
+def connection_url(url: str, password_file: Path | None) -> str:
+    """``url`` with the password read from ``password_file`` (one line; trailing newline
+    ignored), or ``url`` itself without a file (libpq then reads PGPASSWORD or ~/.pgpass)."""
+    if password_file is None:
+        return url
+    try:
+        password = password_file.read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise StoreError(f"the database password file {password_file}: {exc.strerror}") from None
+    if not password:
+        raise StoreError(f"the database password file {password_file} is empty")
+    return make_conninfo(url, password=password)
 
 
 def _password_of(url: str) -> str:

@@ -20,7 +20,8 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,16 @@ from sectigo_svc.domain.models import (
     RequestState,
 )
 from sectigo_svc.sealing import Sealer, SealingError
-from sectigo_svc.store.base import ListQuery, Page, StaleUpdate, StoreError
+from sectigo_svc.store.base import (
+    ChangeCallback,
+    Claim,
+    Key,
+    ListQuery,
+    Page,
+    StaleUpdate,
+    StoreError,
+    holder_name,
+)
 from sectigo_svc.store.rows import (
     AUDIT_COLUMNS,
     CERTIFICATE_COLUMNS,
@@ -61,10 +71,22 @@ RESTORED_MARK = "restored"
 
 
 class SqliteStore:
-    """A :class:`~sectigo_svc.store.base.RequestStore` in one SQLite file."""
+    """A :class:`~sectigo_svc.store.base.RequestStore` in one SQLite file.
 
-    def __init__(self, path: Path, sealer: Sealer) -> None:
+    ``holder`` names this process in leases (default: :func:`holder_name`); ``lease_seconds`` is
+    how long a lease lasts. Since one process owns the file, leases only record who tracks what.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        sealer: Sealer,
+        holder: str | None = None,
+        lease_seconds: float = 30.0,
+    ) -> None:
         self._path = path
+        self._holder = holder or holder_name()
+        self._lease = lease_seconds
         self._sealer = sealer
         self._sealed = Sealed(sealer)
         self._idle: list[sqlite3.Connection] = []
@@ -81,6 +103,9 @@ class SqliteStore:
         except BaseException:
             self.close()
             raise
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self._path})"
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -199,6 +224,8 @@ class SqliteStore:
     ) -> tuple[CertificateRequest, bool]:
         values = request_values(request)
         values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
+        values["lease_holder"] = self._holder
+        values["lease_expires"] = time.time() + self._lease
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         with self._write() as db:
@@ -326,6 +353,62 @@ class SqliteStore:
             tuple(params),
         )
         return [audit_from_row(dict(r)) for r in rows]
+
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
+        marks = ", ".join("?" for _ in _TERMINAL)
+        unfinished = f"state NOT IN ({marks})"
+        with self._write() as db:
+            if keys is None:
+                rows = db.execute(
+                    f"SELECT owner, request_id, lease_holder FROM requests WHERE {unfinished} "  # noqa: S608
+                    "AND lease_holder IS NOT ? ORDER BY seq LIMIT ?",
+                    (*_TERMINAL, self._holder, limit),
+                ).fetchall()
+            else:
+                rows = [
+                    row
+                    for key in keys
+                    for row in db.execute(
+                        "SELECT owner, request_id, lease_holder FROM requests "  # noqa: S608
+                        f"WHERE owner = ? AND request_id = ? AND {unfinished}",
+                        (*key, *_TERMINAL),
+                    ).fetchall()
+                ]
+            expires = time.time() + self._lease
+            for row in rows:
+                db.execute(
+                    "UPDATE requests SET lease_holder = ?, lease_expires = ? "
+                    "WHERE owner = ? AND request_id = ?",
+                    (self._holder, expires, row[0], row[1]),
+                )
+        return [
+            Claim((row[0], row[1]), row[2] is not None and row[2] != self._holder) for row in rows
+        ]
+
+    def renew(self) -> set[Key]:
+        marks = ", ".join("?" for _ in _TERMINAL)
+        with self._write() as db:
+            rows = db.execute(
+                "UPDATE requests SET lease_expires = ? "  # noqa: S608 - fixed clauses
+                f"WHERE lease_holder = ? AND state NOT IN ({marks}) RETURNING owner, request_id",
+                (time.time() + self._lease, self._holder, *_TERMINAL),
+            ).fetchall()
+        return {(row[0], row[1]) for row in rows}
+
+    def release(self) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE requests SET lease_holder = NULL, lease_expires = NULL "
+                "WHERE lease_holder = ?",
+                (self._holder,),
+            )
+
+    def on_change(self, callback: ChangeCallback) -> None:
+        """Nothing to listen to: one process owns a SQLite store, and it notifies itself."""
 
     def ping(self) -> None:
         self._read("SELECT 1")

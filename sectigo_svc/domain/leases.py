@@ -1,0 +1,110 @@
+"""Which unfinished requests this replica tracks: leases in the store, renewed in the background.
+
+A lease lasts ``lease_seconds`` on the store's clock. The keeper renews every lease it holds a
+third of that apart, and on each round also claims requests whose lease lapsed (their replica
+died or lost the database) or that no one holds (a replica stopped and let them go). Locally a
+lease counts as held only until ``lease_seconds`` after the round that last renewed it began, so
+a replica cut off from the database stops stepping its requests before another may claim them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+from sectigo_svc.store.base import Claim, Key, RequestStore, StoreError
+
+
+class LeaseKeeper:
+    """Claims, renews and releases this replica's leases; ``on_claimed`` gets each round's new
+    claims (requests another replica or an earlier process tracked)."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        lease_seconds: float,
+        on_claimed: Callable[[list[Claim]], None],
+        scan_limit: int = 500,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._ttl = lease_seconds
+        self._on_claimed = on_claimed
+        self._scan_limit = scan_limit
+        self._mono = monotonic
+        self._log = structlog.get_logger("sectigo_svc.leases")
+        self._lock = threading.Lock()
+        self._held: dict[Key, float] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def start(self) -> list[Claim]:
+        """Claim what is free now and start renewing; returns the first claims."""
+        claims = self._scan()
+        self._thread.start()
+        return claims
+
+    def stop(self, release: bool) -> None:
+        """Stop renewing; with ``release``, give every lease up so others take over at once."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if release:
+            try:
+                self._store.release()
+            except StoreError as exc:
+                self._log.warning("leases not released; they lapse by themselves", cause=str(exc))
+
+    def holds(self, key: Key) -> bool:
+        with self._lock:
+            return self._held.get(key, float("-inf")) > self._mono()
+
+    def claim(self, key: Key) -> Claim | None:
+        """Lease one request now; None when another replica holds it (or it is finished)."""
+        began = self._mono()
+        claims = self._store.claim([key])
+        with self._lock:
+            for claim in claims:
+                self._held[claim.key] = began + self._ttl
+        return claims[0] if claims else None
+
+    def drop(self, key: Key) -> None:
+        """Forget a finished request."""
+        with self._lock:
+            self._held.pop(key, None)
+
+    def _scan(self) -> list[Claim]:
+        began = self._mono()
+        claims = self._store.claim(None, self._scan_limit)
+        with self._lock:
+            for claim in claims:
+                self._held[claim.key] = began + self._ttl
+        return claims
+
+    def _renew(self) -> None:
+        began = self._mono()
+        kept = self._store.renew()
+        with self._lock:
+            lost = [key for key in self._held if key not in kept]
+            self._held = dict.fromkeys(kept, began + self._ttl)
+        for owner, request_id in lost:
+            self._log.debug("lease ended", owner=owner, request_id=request_id)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._ttl / 3):
+            try:
+                self._renew()
+                claims = self._scan()
+            except StoreError as exc:
+                self._log.warning("leases not renewed", cause=str(exc))
+                continue
+            if claims:
+                self._log.info(
+                    "requests taken over",
+                    count=len(claims),
+                    from_other_replicas=sum(c.taken_over for c in claims),
+                )
+                self._on_claimed(claims)
