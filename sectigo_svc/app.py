@@ -116,6 +116,7 @@ class Application:
                 default_authority_id=config.default_authority_id,
                 batch_prefix=config.batch_prefix,
                 subject_defaults=self._defaults,
+                watch_reread=config.watch_reread_seconds,
             ),
             wake=self.tracker.wake,
         )

@@ -77,6 +77,11 @@ class ServiceConfig:
         "seconds a replica's claim on a request's tracking lasts unless renewed; another replica "
         "takes an unrenewed request over after this",
     )
+    watch_reread_seconds: float = setting(
+        1.0,
+        "seconds between re-reads of a watched request's history, in case a change "
+        "notification from another replica was lost",
+    )
     replica_name: str = setting(
         "", "this replica's name in lease holders and logs (default: the host name)"
     )
@@ -224,6 +229,7 @@ class ServiceConfig:
             "login_backoff_initial",
             "sectigo_check_interval",
             "lease_seconds",
+            "watch_reread_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_env(name)}: must be positive")

@@ -89,6 +89,7 @@ class IssuanceSettings:
     batch_prefix: str = "sectigo-svc"
     subject_defaults: Subject = Subject()
     password_length: int = 24
+    watch_reread: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -292,13 +293,15 @@ class CertificateService:
         owner: str,
         request_id: str,
         active: Callable[[], bool],
-        poll_interval: float = 1.0,
     ) -> Iterator[CertificateRequest]:
         """The current record, then every later version in order, until a terminal state.
 
-        Versions come from the store's history, so none is skipped however fast they change;
-        the notifier makes local changes immediate, the poll catches other replicas'.
+        Versions come from the store's history, so none is skipped however fast they change.
+        The notifier wakes the watch on every change this replica makes or the store reports
+        from others; the history is also re-read every ``watch_reread`` seconds, so a lost
+        notification delays a version by at most that.
         """
+        poll_interval = self._settings.watch_reread
         current = self.get(caller, owner, request_id)
         yield current
         seen = current.version

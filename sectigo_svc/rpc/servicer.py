@@ -23,11 +23,9 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
         self,
         service: CertificateService,
         account: AccountReads,
-        watch_poll_interval: float = 1.0,
     ) -> None:
         self._service = service
         self._account = account
-        self._watch_poll = watch_poll_interval
 
     def IssueCertificate(
         self, request: pb.IssueCertificateRequest, context: grpc.ServicerContext
@@ -61,7 +59,7 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
         self, request: pb.WatchCertificateRequestRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.CertificateRequest]:
         for version in self._service.watch(
-            calls.caller(), request.owner, request.request_id, context.is_active, self._watch_poll
+            calls.caller(), request.owner, request.request_id, context.is_active
         ):
             yield convert.request_message(version)
 

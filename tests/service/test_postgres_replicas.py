@@ -1,0 +1,163 @@
+"""Several replicas in this process on one PostgreSQL database: one request per (caller,
+request_id) whichever replica is asked, Watch on any replica, takeover of a stopped replica's
+requests, and readiness that follows the database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo_svc.sealing import load_or_create_key
+from tests.conftest import EmulatorFactory
+from tests.postgres_cluster import Cluster
+from tests.service.conftest import Service, ServiceFactory
+from tests.service.helpers import (
+    PENDING,
+    PROCESSING,
+    READY,
+    WAIT,
+    poll,
+    server_key_request,
+    wait_for,
+)
+
+Replicas = Callable[..., list[Service]]
+
+
+@pytest.fixture
+def replicas(service_factory: ServiceFactory, tmp_path: Path, postgres_url: str) -> Replicas:
+    """``replicas(n, **settings)``: n services on one new database, one data key, one emulator."""
+    key_file = tmp_path / "data.key"
+    load_or_create_key(key_file, create=True)
+
+    def make(count: int, url: str = postgres_url, **settings: Any) -> list[Service]:
+        emulator = settings.pop("emulator", None)
+        return [
+            service_factory(
+                emulator=emulator,
+                state=tmp_path / f"replica-{number}",
+                database_url=url,
+                data_key_file=key_file,
+                replica_name=f"replica-{number}",
+                **settings,
+            )
+            for number in range(count)
+        ]
+
+    return make
+
+
+def test_identical_issues_on_two_replicas_make_one_request_and_one_batch(
+    replicas: Replicas,
+) -> None:
+    first, second = replicas(2)
+    request = server_key_request("same-everywhere", "same.example.com")
+    barrier = threading.Barrier(20)
+    replies: list[pb.CertificateRequest] = []
+    errors: list[BaseException] = []
+
+    def issue(service: Service) -> None:
+        stub = service.stub()
+        barrier.wait()
+        try:
+            replies.append(stub.IssueCertificate(request, timeout=WAIT))
+        except grpc.RpcError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue, args=(service,)) for service in [first, second] * 10]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    assert len(replies) == 20
+    # One request: every reply carries its creation time and generated password.
+    assert len({reply.create_time.ToNanoseconds() for reply in replies}) == 1
+    assert len({reply.pkcs12_password for reply in replies}) == 1
+    assert first.app.store.count_by_state() in (
+        {"PENDING": 1},
+        {"SUBMITTED": 1},
+        {"PROCESSING": 1},
+        {"READY": 1},
+    )
+    wait_for(first.stub(), "same-everywhere", [READY])
+    batch_name = replies[0].batch_name
+    assert len(first.sectigo.batches(batch_name)) == 1
+    assert first.sectigo.batches_created() == 1
+
+
+def test_a_watch_on_one_replica_sees_changes_made_by_another_within_half_a_second(
+    replicas: Replicas, emulator_factory: EmulatorFactory
+) -> None:
+    emulator = emulator_factory(issue_delay=1.0)
+    # Re-reads 10 s apart: only a change notification can bring a version sooner.
+    watching, working = replicas(2, emulator=emulator, watch_reread_seconds=10.0)
+    # Hold the order back a little, so the watch surely starts while the request is PENDING.
+    working.sectigo.add_fault(kind="latency", latency_ms=500, routes=["create_batch"], count=1)
+    working.stub().IssueCertificate(server_key_request("seen-elsewhere", "seen.example.com"))
+    stream = watching.stub().WatchCertificateRequest(
+        pb.WatchCertificateRequestRequest(request_id="seen-elsewhere"), timeout=WAIT
+    )
+    first = next(stream)
+    arrivals = [(message, time.time()) for message in stream]
+
+    assert first.state == PENDING
+    assert arrivals[-1][0].state == READY
+    assert PROCESSING in {message.state for message, _ in arrivals}
+    delays = {
+        pb.RequestState.Name(message.state): arrived - message.update_time.ToNanoseconds() / 1e9
+        for message, arrived in arrivals
+    }
+    assert max(delays.values()) < 0.5, f"versions reached the watch late: {delays}"
+
+
+def test_a_stopped_replicas_requests_are_finished_by_another(
+    replicas: Replicas, emulator_factory: EmulatorFactory
+) -> None:
+    emulator = emulator_factory()
+    leaving, staying = replicas(2, emulator=emulator, lease_seconds=1.5)
+    leaving.sectigo.settings(stuck=True)
+    stub = leaving.stub()
+    for number in range(3):
+        stub.IssueCertificate(server_key_request(f"handed-over-{number}", "handed.example.com"))
+    for number in range(3):
+        wait_for(stub, f"handed-over-{number}", [PROCESSING])
+
+    leaving.stop()
+    leaving.sectigo.settings(stuck=False)
+
+    for number in range(3):
+        wait_for(staying.stub(), f"handed-over-{number}", [READY])
+    assert staying.sectigo.batches_created() == 3
+
+
+def test_readiness_follows_the_database(replicas: Replicas, own_postgres: Cluster) -> None:
+    (service,) = replicas(1, url=own_postgres.database())
+    assert service.health() == "SERVING"
+
+    own_postgres.stop()
+    poll(lambda: True if service.health() == "NOT_SERVING" else None, "NOT_SERVING", 20)
+    failed = None
+    try:
+        service.stub().GetCertificateRequest(
+            pb.GetCertificateRequestRequest(request_id="any"), timeout=15
+        )
+    except grpc.RpcError as exc:
+        failed = exc.code()
+    assert failed is grpc.StatusCode.UNAVAILABLE
+
+    own_postgres.start()
+    poll(lambda: True if service.health() == "SERVING" else None, "SERVING again", 30)
+    with pytest.raises(grpc.RpcError) as missing:
+        service.stub().GetCertificateRequest(
+            pb.GetCertificateRequestRequest(request_id="any"), timeout=15
+        )
+    assert missing.value.code() is grpc.StatusCode.NOT_FOUND
