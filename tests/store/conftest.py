@@ -27,6 +27,7 @@ class Backend:
     name: str
     store: RequestStore
     raw: Callable[[str], list[tuple[Any, ...]]]
+    url: str = ""  # PostgreSQL's; empty for SQLite
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -54,7 +55,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             with psycopg.connect(url) as db:
                 return db.execute(query.encode()).fetchall()
 
-    yield Backend(request.param, open_store(), raw)
+    yield Backend(request.param, open_store(), raw, url if request.param == "postgres" else "")
     for store in opened:
         store.close()
 
