@@ -103,8 +103,10 @@ def test_a_watch_on_one_replica_sees_changes_made_by_another_within_half_a_secon
     # Hold the order back a little, so the watch surely starts while the request is PENDING.
     working.sectigo.add_fault(kind="latency", latency_ms=500, routes=["create_batch"], count=1)
     working.stub().IssueCertificate(server_key_request("seen-elsewhere", "seen.example.com"))
-    stream = watching.stub().WatchCertificateRequest(
-        pb.WatchCertificateRequestRequest(request_id="seen-elsewhere"), timeout=WAIT
+    stream = iter(
+        watching.stub().WatchCertificateRequest(
+            pb.WatchCertificateRequestRequest(request_id="seen-elsewhere"), timeout=WAIT
+        )
     )
     first = next(stream)
     arrivals = [(message, time.time()) for message in stream]
