@@ -50,6 +50,10 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
 _COME_BACK = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
 
 
+# When a caller may try again after the store failed (readiness checks it every 2 s).
+STORE_RETRY_SECONDS = 2.0
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a call failed: the code, the caller's message, the offending ``field`` of an
@@ -103,7 +107,9 @@ def outcome_of(exc: Exception) -> Outcome | None:
     if code is None:
         return None
     if isinstance(exc, StoreError):
-        return Outcome(code, "the request store is unavailable; retry later")
+        return Outcome(
+            code, "the request store is unavailable; retry later", retry_after=STORE_RETRY_SECONDS
+        )
     assert isinstance(exc, errors.DomainError)
     field = _cut(exc.field, MAX_FIELD_CHARS) if isinstance(exc, errors.InvalidArgument) else None
     retry_after: float | None = getattr(exc, "retry_after", None) if code in _COME_BACK else None

@@ -23,6 +23,7 @@ from tests.service.helpers import (
     PROCESSING,
     READY,
     WAIT,
+    failure,
     poll,
     server_key_request,
     wait_for,
@@ -147,14 +148,14 @@ def test_readiness_follows_the_database(replicas: Replicas, own_postgres: Cluste
 
     own_postgres.stop()
     poll(lambda: True if service.health() == "NOT_SERVING" else None, "NOT_SERVING", 20)
-    failed = None
-    try:
-        service.stub().GetCertificateRequest(
+    failed = failure(
+        lambda: service.stub().GetCertificateRequest(
             pb.GetCertificateRequestRequest(request_id="any"), timeout=15
         )
-    except grpc.RpcError as exc:
-        failed = exc.code()
-    assert failed is grpc.StatusCode.UNAVAILABLE
+    )
+    assert failed.code is grpc.StatusCode.UNAVAILABLE
+    assert failed.trailers.get("retry-after-ms") == "2000"
+    assert "postgresql" not in failed.details.lower()
 
     own_postgres.start()
     poll(lambda: True if service.health() == "SERVING" else None, "SERVING again", 30)
