@@ -1,4 +1,5 @@
-"""``sectigo-svc``: the operator command: serve, make development certificates, run the emulator."""
+"""``sectigo-svc``: the operator command: serve, make development certificates, run the emulator,
+back up or copy the store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from types import FrameType
 
 import click
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from sectigo_svc import logs
 from sectigo_svc.app import Application
@@ -19,11 +22,13 @@ from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, 
 from sectigo_svc.devstack import start_dev_stack, usage
 from sectigo_svc.emulator.cli import emulator
 from sectigo_svc.healthcheck import probe
-from sectigo_svc.sealing import SealingError
+from sectigo_svc.sealing import Sealer, SealingError, load_or_create_key
 from sectigo_svc.sectigo.answers import render_page
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.errors import SectigoError
 from sectigo_svc.store.base import StoreError
+from sectigo_svc.store.postgres import connection_url
+from sectigo_svc.store.transfer import copy_to_postgres
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -193,6 +198,58 @@ def dev_certs(
         cert, key = made.client(name)
         click.echo(f"  client:  {name}: {cert} / {key}")
     click.echo(f"  policy:  {made.policy}")
+
+
+@main.command("copy-store")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The SQLite store file (stop the service using it first).",
+)
+@click.option(
+    "--to",
+    "url",
+    required=True,
+    help="The empty PostgreSQL database: postgresql://user@host:port/db, without the password.",
+)
+@click.option(
+    "--data-key-file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The SQLite store's data key; the PostgreSQL replicas must use the same one.",
+)
+@click.option(
+    "--database-password-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="File holding the database password (else libpq's PGPASSWORD or ~/.pgpass).",
+)
+def copy_store(
+    source: Path, url: str, data_key_file: Path, database_password_file: Path | None
+) -> None:
+    """Copy every request, certificate, secret and audit row of a SQLite store into an empty
+    PostgreSQL database in one transaction, and verify the row counts before committing."""
+    try:
+        has_password = bool(conninfo_to_dict(url).get("password"))
+    except psycopg.Error:
+        raise click.ClickException(
+            "--to: not a PostgreSQL URL (postgresql://user@host:port/db)"
+        ) from None
+    if has_password:
+        raise click.ClickException(
+            "--to must not hold the password, since every user of this host can read the "
+            "command line: put it in --database-password-file or PGPASSWORD"
+        )
+    try:
+        sealer = Sealer(load_or_create_key(data_key_file, create=False))
+        report = copy_to_postgres(source, connection_url(url, database_password_file), sealer)
+    except (StoreError, SealingError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"copied {report.source} into {report.target}")
+    for table, count in report.counts.items():
+        click.echo(f"  {table}: {count}")
+    click.echo("verified: every table holds as many rows as in the source")
 
 
 if __name__ == "__main__":
