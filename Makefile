@@ -12,7 +12,8 @@ PROTOS := $(shell find protos -name '*.proto')
 PROTOC = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos \
 	--python_out=$(1) --grpc_python_out=$(1) --mypy_out=$(1) --mypy_grpc_out=$(1) $(PROTOS)
 
-.PHONY: install system-deps lint protos protos-check docs test reliability run emulator compose-certs bench clean
+.PHONY: install system-deps lint protos protos-check docs test reliability run run-replicas emulator \
+	compose-certs bench clean
 
 install: $(STAMP)
 
@@ -69,11 +70,24 @@ run: install
 	$(BIN)/sectigo-svc dev --state-dir $(STATE) --emulator-port $(EMULATOR_PORT) \
 		--management-port $(EMULATOR_MANAGEMENT_PORT)
 
-# Development PKI for `docker compose up`: the server certificate also names the "service" host.
-compose-certs: install
+# Several replicas on one throwaway PostgreSQL cluster (initdb + pg_ctl in $(STATE)/fleet), the
+# emulator and development certificates, on loopback; Ctrl-C stops all of it, the cluster included.
+REPLICAS ?= 2
+run-replicas: install
+	$(BIN)/sectigo-svc dev --replicas $(REPLICAS) --state-dir $(STATE)/fleet \
+		--emulator-port $(EMULATOR_PORT) --management-port $(EMULATOR_MANAGEMENT_PORT)
+
+# Development PKI for `docker compose up` (the server certificate also names the compose hosts)
+# and the replicas' shared data key.
+compose-certs: install $(STATE)/compose/data.key
 	$(BIN)/sectigo-svc dev-certs $(STATE)/compose/pki --host localhost --host 127.0.0.1 \
-		--host ::1 --host service
+		--host ::1 --host service --host replica-1 --host replica-2
 	mkdir -p $(STATE)/compose/emulator $(STATE)/compose/service
+
+# Made once and never overwritten: a new key cannot open what the old one sealed.
+$(STATE)/compose/data.key:
+	mkdir -p $(@D)
+	umask 077 && openssl rand -base64 32 > $@.new && mv $@.new $@
 
 # Regenerate docs/settings.md and docs/sectigo-answers.md from the code (a test checks both).
 docs: install
