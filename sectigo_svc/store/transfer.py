@@ -50,12 +50,14 @@ def copy_to_postgres(source: Path, url: str, sealer: Sealer) -> TransferReport:
     store at ``url`` (a libpq URL or conninfo, password included if one is needed), in one
     transaction, then verify it before committing.
 
-    ``sealer`` must hold the data key of both stores. The target's schema is created or migrated
-    first. Raises :class:`StoreError` when ``source`` is no store, is in use by a running service,
-    when the target is unreachable or holds any request, history, certificate, audit or mark row,
-    or when the verification finds a table whose row count differs or a request missing (nothing
-    is then committed); :class:`~sectigo_svc.sealing.SealingError` when ``sealer`` is not either
-    store's data key. No message holds the URL's password.
+    ``sealer`` must hold the data key of both stores. Both schemas are brought to this code's
+    version first (the source file is migrated in place, as a service start would).
+
+    Raises :class:`StoreError` when ``source`` is no store or is in use by a running service,
+    when the target is unreachable or holds any request, history, certificate, audit or mark
+    row, or when the verification finds a table whose row count differs or a request missing
+    (nothing is then committed); :class:`~sectigo_svc.sealing.SealingError` when ``sealer`` does
+    not open the source's secrets or an existing target's. No message holds the URL's password.
     """
     if not source.is_file():
         raise StoreError(f"{source} is not a file: name the SQLite store to copy")
