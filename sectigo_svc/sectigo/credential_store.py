@@ -6,7 +6,7 @@ still-valid token; when it has expired or Sectigo rejected it, callers wait on o
 double check makes exactly one of them refresh or, if refresh fails, log in. The same sequence
 runs under the lock of a :class:`~sectigo_svc.sectigo.token_cache.TokenShare` (the token cache
 file, or a table replicas share), so processes sharing an account share renewals: one renews, the
-others adopt its tokens, and a token Sectigo rejected is never adopted again.
+others adopt its tokens, and a token Sectigo just rejected is not adopted back.
 Token expiry is judged on the local monotonic clock from when the pair was received (see
 :mod:`~sectigo_svc.sectigo.tokens`), so a wall clock that disagrees with Sectigo's changes nothing.
 
@@ -126,6 +126,7 @@ class CredentialStore:
 
     @property
     def token_share(self) -> TokenShare | None:
+        """Where renewals are shared with other processes (None: nowhere)."""
         return self._cache
 
     def access_token(self, deadline: Deadline | None = None) -> str:

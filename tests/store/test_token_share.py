@@ -209,7 +209,7 @@ def test_a_row_does_not_open_for_another_account(
     assert shares(database).load() is not None
 
 
-def test_an_earlier_pair_does_not_replace_a_later_one(
+def test_an_earlier_pair_does_not_replace_a_later_one_but_an_undated_one_does(
     database: str, shares: Callable[..., PostgresTokenShare]
 ) -> None:
     share = shares(database)
@@ -221,6 +221,11 @@ def test_an_earlier_pair_does_not_replace_a_later_one(
     assert loaded is not None and loaded.tokens == later
     assert loaded.received_wall is not None and abs(loaded.received_wall - now) < 30
     assert abs(loaded.written_wall - time.time()) < 30
+
+    undated = make_tokens(now, serial=3)
+    share.save(undated)
+    loaded = share.load()
+    assert loaded is not None and (loaded.tokens, loaded.received_wall) == (undated, None)
 
 
 def test_the_lock_serialises_renewals_of_one_account_only(
