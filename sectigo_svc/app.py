@@ -37,7 +37,8 @@ from sectigo_svc.sectigo.config import Environment, SectigoConfig
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.store.base import RequestStore, holder_name
-from sectigo_svc.store.postgres import PostgresStore, connection_url
+from sectigo_svc.store.database_url import connection_url
+from sectigo_svc.store.postgres import PostgresStore
 from sectigo_svc.store.sqlite import SqliteStore
 
 CATALOG_TTL = 60.0

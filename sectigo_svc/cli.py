@@ -27,7 +27,7 @@ from sectigo_svc.sectigo.answers import render_page
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.errors import SectigoError
 from sectigo_svc.store.base import StoreError
-from sectigo_svc.store.postgres import connection_url
+from sectigo_svc.store.database_url import connection_url
 from sectigo_svc.store.transfer import copy_to_postgres
 
 

@@ -24,7 +24,8 @@ from psycopg import sql
 
 from sectigo_svc.sealing import Sealer
 from sectigo_svc.store.base import StoreError
-from sectigo_svc.store.postgres import PostgresStore, _describe, _password_of
+from sectigo_svc.store.database_url import describe, password_in
+from sectigo_svc.store.postgres import PostgresStore
 from sectigo_svc.store.sqlite import SqliteStore
 
 # The tables copied, in this order; ``requests`` and ``audit`` keep their identity values.
@@ -61,7 +62,7 @@ def copy_to_postgres(source: Path, url: str, sealer: Sealer) -> TransferReport:
     """
     if not source.is_file():
         raise StoreError(f"{source} is not a file: name the SQLite store to copy")
-    where = _describe(url)
+    where = describe(url)
     # Both store objects are opened for their checks (schema made or migrated, data key tried),
     # and SQLite's for its exclusive lock too: no service can start on the file meanwhile.
     with contextlib.closing(SqliteStore(source, sealer)):
@@ -198,7 +199,7 @@ def _count(db: psycopg.Cursor[Any], table: str) -> int:
 
 def _scrubbed(what: str, exc: BaseException, url: str) -> StoreError:
     text = str(exc).strip()
-    secret = _password_of(url)
+    secret = password_in(url)
     if secret:
         text = text.replace(secret, "***")
     return StoreError(f"{what}: {text}")

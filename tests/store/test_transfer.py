@@ -248,6 +248,9 @@ def test_audit_marks_and_empty_leases_are_copied(
         assert leased.fetchone() == (7,)
     assert marks and marks[0][0] == "restored"
     assert _raw(postgres_url, "SELECT name, at FROM store_marks") == marks
+    # Requests the restored copy held stay in doubt on PostgreSQL as they were on SQLite.
+    assert after.restored_at() is not None
+    assert after.restored_at() == before.restored_at()
     assert _raw(postgres_url, "SELECT id FROM audit ORDER BY id") == audit_ids
     assert _raw(
         postgres_url,
