@@ -25,11 +25,11 @@ from typing import Any
 
 import psycopg
 import structlog
-from psycopg.conninfo import conninfo_to_dict
 
 from sectigo_svc.sealing import Sealer, SealingError
 from sectigo_svc.sectigo.models import Tokens
 from sectigo_svc.sectigo.token_cache import CachedTokens
+from sectigo_svc.store.database_url import describe, password_in
 
 # First key of the two-key advisory locks on accounts ("stkn"); the second is the account's hash.
 # Two-key locks never collide with the one-key locks of migrations.
@@ -87,8 +87,8 @@ class PostgresTokenShare:
         self._lock_key = int.from_bytes(digest[:4], "big", signed=True)
         self._timeout = lock_timeout
         self._log = logger if logger is not None else structlog.get_logger("sectigo_svc.store")
-        self._where = _describe(url)
-        self._secret = _password_of(url)
+        self._where = describe(url)
+        self._secret = password_in(url)
         # Held by the thread using the connection: a session lock is the session's, not a thread's.
         self._mutex = threading.RLock()
         self._connection: psycopg.Connection[Any] | None = None
@@ -243,21 +243,3 @@ class PostgresTokenShare:
         if self._secret:
             text = text.replace(self._secret, "***")
         self._log.warning(event, share=self.description, error=f"{type(exc).__name__}: {text}")
-
-
-def _password_of(url: str) -> str:
-    try:
-        return str(conninfo_to_dict(url).get("password") or "")
-    except psycopg.Error:
-        return ""
-
-
-def _describe(url: str) -> str:
-    """``postgresql://host:port/dbname`` of a libpq URL, without user or password."""
-    try:
-        info = conninfo_to_dict(url)
-    except psycopg.Error:
-        return "(unparsable PostgreSQL URL)"
-    host = info.get("host") or "localhost"
-    port = info.get("port") or "5432"
-    return f"postgresql://{host}:{port}/{info.get('dbname') or ''}"
