@@ -70,8 +70,9 @@ run: install
 	$(BIN)/sectigo-svc dev --state-dir $(STATE) --emulator-port $(EMULATOR_PORT) \
 		--management-port $(EMULATOR_MANAGEMENT_PORT)
 
-# Several replicas on one throwaway PostgreSQL cluster (initdb + pg_ctl in $(STATE)/fleet), the
-# emulator and development certificates, on loopback; Ctrl-C stops all of it, the cluster included.
+# Several replicas on a PostgreSQL cluster of their own (initdb once, then pg_ctl, in
+# $(STATE)/fleet/postgres), the emulator and development certificates, on loopback; replica N
+# (from 0) on 9443 + 10 N. Ctrl-C stops all of it, the cluster included.
 REPLICAS ?= 2
 run-replicas: install
 	$(BIN)/sectigo-svc dev --replicas $(REPLICAS) --state-dir $(STATE)/fleet \

@@ -158,3 +158,10 @@ def test_the_generated_documentation_matches_the_code() -> None:
     assert (ROOT / "docs" / "sectigo-answers.md").read_text() == render_page(), "run make docs"
     for variable in SETTINGS:
         assert f"`{variable}`" in settings_markdown()
+
+
+def test_the_operations_guide_names_only_real_settings() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text() + (ROOT / "README.md").read_text()
+    named = set(re.findall(r"SECTIGO_SVC_[A-Z0-9_]*[A-Z0-9]", text))
+    assert named, "the guide names settings"
+    assert not named - SETTINGS, f"unknown settings in the docs: {sorted(named - SETTINGS)}"
