@@ -19,6 +19,8 @@ from sectigo_svc.authz import PolicyError
 from sectigo_svc.backup import back_up
 from sectigo_svc.config import ConfigError, ServiceConfig, settings_markdown
 from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, make_dev_certs
+from sectigo_svc.devfleet import FleetError, start_fleet
+from sectigo_svc.devfleet import usage as fleet_usage
 from sectigo_svc.devstack import start_dev_stack, usage
 from sectigo_svc.emulator.cli import emulator
 from sectigo_svc.healthcheck import probe
@@ -102,11 +104,28 @@ def _wait_for_signal() -> threading.Event:
 @click.option("--emulator-port", default=8831, show_default=True)
 @click.option("--management-port", default=8832, show_default=True)
 @click.option("--issue-delay", default=2.0, show_default=True)
+@click.option(
+    "--replicas",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="More than 1: that many `serve` processes on a PostgreSQL cluster of their own in the "
+    "state directory; replica N (from 0) listens on the --listen port + 10 N, its health probe "
+    "on + 1 and its metrics on + 2.",
+)
 def dev(
-    state_dir: Path, listen: str, emulator_port: int, management_port: int, issue_delay: float
+    state_dir: Path,
+    listen: str,
+    emulator_port: int,
+    management_port: int,
+    issue_delay: float,
+    replicas: int,
 ) -> None:
     """Run the emulator and the service together with development certificates."""
     logs.configure("info", "console")
+    if replicas > 1:
+        _run_fleet(state_dir, listen, emulator_port, management_port, issue_delay, replicas)
+        return
     try:
         stack = start_dev_stack(state_dir, listen, emulator_port, management_port, issue_delay)
     except (SectigoError, SealingError, StoreError, DevCertsError, OSError, ValueError) as exc:
@@ -114,6 +133,30 @@ def dev(
     click.echo(usage(stack, grpcurl=str(Path(sys.executable).with_name("grpcurl"))))
     _wait_for_signal()
     stack.stop()
+
+
+def _run_fleet(
+    state_dir: Path,
+    listen: str,
+    emulator_port: int,
+    management_port: int,
+    issue_delay: float,
+    replicas: int,
+) -> None:
+    host, _, port = listen.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        raise click.UsageError("--listen: the replicas listen on loopback, 127.0.0.1:PORT")
+    try:
+        fleet = start_fleet(
+            state_dir, replicas, int(port), emulator_port, management_port, issue_delay
+        )
+    except (FleetError, DevCertsError, SealingError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        click.echo(fleet_usage(fleet, grpcurl=str(Path(sys.executable).with_name("grpcurl"))))
+        _wait_for_signal()
+    finally:
+        fleet.stop()
 
 
 @main.command()
