@@ -12,8 +12,8 @@ replica on its SQLite store, and ``postgres x3``, three replicas on one PostgreS
 each call sent to the next replica. The figures are judged the same way and recorded with the
 topology. ``make reliability`` (long scale) runs every scenario in every topology and key mode;
 to keep ``make test`` within its time, at short scale ``postgres x3`` runs each scenario in one
-key mode (server-key for some scenarios, csr for the others, see :func:`setups`) and the kill -9
-moments alternate between the key modes.
+key mode (server-key for some scenarios, csr for the others, see :func:`setups`) and kill -9 of
+the lease holder at every other moment, the key modes alternating (see test_crashes.py).
 """
 
 from __future__ import annotations
