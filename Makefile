@@ -49,7 +49,8 @@ lint: install protos-check
 test: lint
 	$(BIN)/pytest -n 2
 
-# The reliability suite at full size (minutes to an hour); writes docs/reliability.md from its
+# The reliability suite at full size (minutes to an hour), on one SQLite replica and on three
+# replicas sharing a throwaway PostgreSQL database; writes docs/reliability.md from its
 # figures. Sizes: RELIABILITY_REQUESTS, _TRIALS, _CONCURRENT, _OUTAGE, _WRONG_PASSWORD,
 # _SKEW_CALLS, _READ_TIMEOUTS (see tests/reliability/lab.py), e.g.
 # `RELIABILITY_CONCURRENT=300 make reliability`. `make test` runs it small.
