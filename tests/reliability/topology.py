@@ -3,7 +3,8 @@ process on one new PostgreSQL database, against one emulator with one data key.
 
 A :class:`Deployment` hands out :class:`Spread` stubs: each call goes to the next replica in turn,
 as a load balancer would send it, so a request is created on one replica, polled on the others,
-and a caller's retry lands elsewhere. With one replica that is plain calls to it.
+and a caller's retry lands elsewhere. With one replica that is plain calls to it. (The kill -9
+scenarios run real processes instead: :mod:`tests.fleet`.)
 """
 
 from __future__ import annotations
