@@ -38,6 +38,8 @@ class LeaseKeeper:
         self._log = structlog.get_logger("sectigo_svc.leases")
         self._lock = threading.Lock()
         self._held: dict[Key, float] = {}
+        self._tracked: set[Key] = set()  # keys claimed through this keeper and not dropped
+        self._untracked: set[Key] = set()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
@@ -69,12 +71,14 @@ class LeaseKeeper:
         with self._lock:
             for claim in claims:
                 self._held[claim.key] = began + self._ttl
+                self._tracked.add(claim.key)
         return claims[0] if claims else None
 
     def drop(self, key: Key) -> None:
         """Forget a finished request."""
         with self._lock:
             self._held.pop(key, None)
+            self._tracked.discard(key)
 
     def _scan(self) -> list[Claim]:
         began = self._mono()
@@ -82,22 +86,30 @@ class LeaseKeeper:
         with self._lock:
             for claim in claims:
                 self._held[claim.key] = began + self._ttl
+                self._tracked.add(claim.key)
         return claims
 
-    def _renew(self) -> None:
+    def _renew(self) -> list[Claim]:
+        """Renew; returns leases this replica held two rounds running without tracking them
+        (created here but never stepped), which would otherwise be renewed unworked forever."""
         began = self._mono()
         kept = self._store.renew()
         with self._lock:
             lost = [key for key in self._held if key not in kept]
+            untracked = kept - self._tracked
+            self._tracked &= kept
             self._held = dict.fromkeys(kept, began + self._ttl)
+        orphans, self._untracked = untracked & self._untracked, untracked
         for owner, request_id in lost:
             self._log.debug("lease ended", owner=owner, request_id=request_id)
+        with self._lock:
+            self._tracked |= orphans
+        return [Claim(key, taken_over=False) for key in sorted(orphans)]
 
     def _run(self) -> None:
         while not self._stopping.wait(self._ttl / 3):
             try:
-                self._renew()
-                claims = self._scan()
+                claims = self._renew() + self._scan()
             except StoreError as exc:
                 self._log.warning("leases not renewed", cause=str(exc))
                 continue

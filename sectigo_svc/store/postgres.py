@@ -205,8 +205,7 @@ class PostgresStore:
         values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
         values["lease_holder"] = self._holder
         insert = sql.SQL(
-            "INSERT INTO requests ({}, lease_expires) VALUES ({}, {} + %s) "
-            "ON CONFLICT (owner, request_id) DO NOTHING"
+            "INSERT INTO requests ({}, lease_expires) VALUES ({}, {} + %s) ON CONFLICT DO NOTHING"
         ).format(
             sql.SQL(", ").join(map(sql.Identifier, values)),
             sql.SQL(", ").join(sql.Placeholder() for _ in values),
@@ -218,7 +217,11 @@ class PostgresStore:
                 f"SELECT {REQUEST_COLUMNS} FROM requests WHERE owner = %s AND request_id = %s",  # noqa: S608
                 request.key,
             ).fetchone()
-            assert row is not None
+            if row is None:
+                raise StoreError(
+                    f"batch name {request.batch_name} is taken by another request; "
+                    "use another request_id"
+                )
             stored = request_from_row(row)
             if inserted == 1:
                 _remember(db, stored)
@@ -339,6 +342,9 @@ class PostgresStore:
         return self._holder
 
     def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
+        # A scan skips rows another replica is claiming; a claim by key waits for the row (a
+        # renewal of this replica's own lease may hold it for a moment).
+        locking = "FOR UPDATE SKIP LOCKED" if keys is None else "FOR UPDATE"
         if keys is None:
             which = sql.SQL(
                 "lease_holder IS DISTINCT FROM %(me)s "
@@ -361,11 +367,11 @@ class PostgresStore:
         statement = sql.SQL(
             "WITH free AS (SELECT seq, lease_holder AS previous FROM requests "
             "WHERE NOT (state = ANY(%(terminal)s)) AND {which} ORDER BY seq LIMIT %(limit)s "
-            "FOR UPDATE SKIP LOCKED) "
+            "{locking}) "
             "UPDATE requests SET lease_holder = %(me)s, lease_expires = {now} + %(ttl)s "
             "FROM free WHERE requests.seq = free.seq "
             "RETURNING requests.owner, requests.request_id, free.previous"
-        ).format(which=which, now=sql.SQL(_NOW))
+        ).format(which=which, now=sql.SQL(_NOW), locking=sql.SQL(locking))
         params |= {"me": self._holder, "ttl": self._lease, "terminal": _TERMINAL}
         with self._transaction() as db:
             rows = db.execute(statement, params).fetchall()

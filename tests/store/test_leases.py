@@ -9,6 +9,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
+
+from sectigo_svc.domain.leases import LeaseKeeper
 from sectigo_svc.domain.models import RequestState
 from sectigo_svc.sealing import Sealer
 from sectigo_svc.store.base import Key, RequestStore
@@ -185,3 +188,36 @@ def test_a_failing_listener_does_not_end_the_notifications(postgres_url: str) ->
     finally:
         writer.close()
         listener.close()
+
+
+def test_a_claim_by_key_waits_for_a_row_locked_a_moment_by_the_holders_own_renewal(
+    postgres_url: str,
+) -> None:
+    store = _replica(postgres_url, "holder")
+    try:
+        made, _ = store.create(_request("busy"), None)
+        with psycopg.connect(postgres_url) as other:
+            other.execute(
+                "SELECT 1 FROM requests WHERE request_id = 'busy' FOR UPDATE"
+            )  # as a renewal in flight would
+            threading.Timer(0.5, other.rollback).start()
+            claims = store.claim([made.key])
+        assert [c.key for c in claims] == [made.key]
+    finally:
+        store.close()
+
+
+def test_the_keeper_resumes_its_own_leases_that_nothing_tracks(postgres_url: str) -> None:
+    store = _replica(postgres_url, "keeper", lease_seconds=0.6)
+    resumed: list[Key] = []
+    keeper = LeaseKeeper(store, 0.6, lambda claims: resumed.extend(c.key for c in claims))
+    try:
+        keeper.start()
+        made, _ = store.create(_request("forgotten"), None)  # leased here, never stepped
+        deadline = time.monotonic() + 10
+        while not resumed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert resumed == [made.key]
+    finally:
+        keeper.stop(release=True)
+        store.close()
