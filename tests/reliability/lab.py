@@ -21,7 +21,7 @@ from typing import Any, cast
 import grpc
 import requests
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.helpers import (
     HTTP_TIMEOUT,
     READY,

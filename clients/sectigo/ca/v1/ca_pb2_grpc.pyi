@@ -12,7 +12,7 @@ fetch the result with DownloadCertificate.
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from sectigo_svc.api.v1 import ca_pb2 as _ca_pb2
+from sectigo.ca.v1 import ca_pb2 as _ca_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
