@@ -50,8 +50,10 @@ lint: install protos-check
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# loadgroup: tests marked with one xdist_group share a worker (tests/distribution builds its
+# wheel and virtual environments once per worker session).
 test: lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 # Wheels and sdists of both distributions into dist/: sectigo-ca-client (clients/) and sectigo-svc.
 dist: install
