@@ -56,13 +56,11 @@ def _classes() -> dict[str, type[Message]]:
                 ("retry_delay", 1, _OPTIONAL, _T.TYPE_MESSAGE, ".google.protobuf.Duration"),
             ),
             _message("FieldViolation", ("field", 1, _OPTIONAL, _T.TYPE_STRING, "")),
+            _message(
+                "BadRequest",
+                ("field_violations", 1, _REPEATED, _T.TYPE_MESSAGE, ".google.rpc.FieldViolation"),
+            ),
         ]
-    )
-    proto.message_type.append(
-        _message(
-            "BadRequest",
-            ("field_violations", 1, _REPEATED, _T.TYPE_MESSAGE, ".google.rpc.FieldViolation"),
-        )
     )
     pool.Add(proto)
     return {
