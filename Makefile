@@ -15,7 +15,8 @@ GENERATED := clients
 PROTOC = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos \
 	--python_out=$(1) --grpc_python_out=$(1) --mypy_out=$(1) --mypy_grpc_out=$(1) $(PROTOS)
 
-.PHONY: install system-deps lint protos protos-check docs test dist reliability run emulator compose-certs bench clean
+.PHONY: install system-deps lint protos protos-check docs test dist reliability run run-replicas \
+	emulator compose-certs bench clean
 
 install: $(STAMP)
 
@@ -61,7 +62,8 @@ dist: install
 	$(BIN)/python -m build --outdir dist clients
 	$(BIN)/python -m build --outdir dist .
 
-# The reliability suite at full size (minutes to an hour); writes docs/reliability.md from its
+# The reliability suite at full size (minutes to an hour), on one SQLite replica and on three
+# replicas sharing a throwaway PostgreSQL database; writes docs/reliability.md from its
 # figures. Sizes: RELIABILITY_REQUESTS, _TRIALS, _CONCURRENT, _OUTAGE, _WRONG_PASSWORD,
 # _SKEW_CALLS, _READ_TIMEOUTS (see tests/reliability/lab.py), e.g.
 # `RELIABILITY_CONCURRENT=300 make reliability`. `make test` runs it small.
@@ -82,11 +84,25 @@ run: install
 	$(BIN)/sectigo-svc dev --state-dir $(STATE) --emulator-port $(EMULATOR_PORT) \
 		--management-port $(EMULATOR_MANAGEMENT_PORT)
 
-# Development PKI for `docker compose up`: the server certificate also names the "service" host.
-compose-certs: install
+# Several replicas on a PostgreSQL cluster of their own (initdb once, then pg_ctl, in
+# $(STATE)/fleet/postgres), the emulator and development certificates, on loopback; replica N
+# (from 0) on 9443 + 10 N. Ctrl-C stops all of it, the cluster included.
+REPLICAS ?= 2
+run-replicas: install
+	$(BIN)/sectigo-svc dev --replicas $(REPLICAS) --state-dir $(STATE)/fleet \
+		--emulator-port $(EMULATOR_PORT) --management-port $(EMULATOR_MANAGEMENT_PORT)
+
+# Development PKI for `docker compose up` (the server certificate also names the compose hosts)
+# and the replicas' shared data key.
+compose-certs: install $(STATE)/compose/data.key
 	$(BIN)/sectigo-svc dev-certs $(STATE)/compose/pki --host localhost --host 127.0.0.1 \
-		--host ::1 --host service
+		--host ::1 --host service --host replica-1 --host replica-2
 	mkdir -p $(STATE)/compose/emulator $(STATE)/compose/service
+
+# Made once and never overwritten: a new key cannot open what the old one sealed.
+$(STATE)/compose/data.key:
+	mkdir -p $(@D)
+	umask 077 && openssl rand -base64 32 > $@.new && mv $@.new $@
 
 # Regenerate docs/settings.md and docs/sectigo-answers.md from the code (a test checks both).
 docs: install

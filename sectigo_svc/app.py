@@ -37,9 +37,12 @@ from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.config import Environment, SectigoConfig
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.deadline import Deadline
+from sectigo_svc.sectigo.token_cache import account_key
 from sectigo_svc.store.base import RequestStore, holder_name
-from sectigo_svc.store.postgres import PostgresStore, connection_url
+from sectigo_svc.store.database_url import connection_url
+from sectigo_svc.store.postgres import PostgresStore
 from sectigo_svc.store.sqlite import SqliteStore
+from sectigo_svc.store.token_share import PostgresTokenShare
 
 CATALOG_TTL = 60.0
 READINESS_RETRY_MAX = 30.0
@@ -55,22 +58,39 @@ class Application:
         self.config = config
         self._log = structlog.get_logger("sectigo_svc")
         self.metrics = Metrics()
+        key = load_or_create_key(config.data_key_path, create=config.data_key_file is None)
+        sealer = Sealer(key)
+        database_url = (
+            connection_url(config.database_url, config.database_password_file)
+            if config.database_url
+            else ""
+        )
+        sectigo_config = SectigoConfig(
+            endpoint=config.sectigo_endpoint,
+            environment=Environment.parse(config.sectigo_environment),
+            read_timeout=config.sectigo_timeout,
+            pool_size=config.grpc_workers + config.tracker_workers,
+            token_cache_dir=config.sectigo_token_cache_dir,
+            login_backoff_initial=config.login_backoff_initial,
+            login_backoff_max=config.login_backoff_max,
+            down_after=config.sectigo_down_after,
+            up_after=config.sectigo_up_after,
+            check_interval=config.sectigo_check_interval,
+            calls_probe=False,  # the checker below asks Sectigo while it is down
+        )
+        # Replicas on one database share one Sectigo login through it.
+        self._token_share = (
+            PostgresTokenShare(
+                database_url,
+                sealer,
+                account_key(sectigo_config.base_url, credentials.username),
+                lock_timeout=sectigo_config.file_lock_timeout,
+            )
+            if database_url
+            else None
+        )
         self.sectigo = SectigoClient.build(
-            SectigoConfig(
-                endpoint=config.sectigo_endpoint,
-                environment=Environment.parse(config.sectigo_environment),
-                read_timeout=config.sectigo_timeout,
-                pool_size=config.grpc_workers + config.tracker_workers,
-                token_cache_dir=config.sectigo_token_cache_dir,
-                login_backoff_initial=config.login_backoff_initial,
-                login_backoff_max=config.login_backoff_max,
-                down_after=config.sectigo_down_after,
-                up_after=config.sectigo_up_after,
-                check_interval=config.sectigo_check_interval,
-                calls_probe=False,  # the checker below asks Sectigo while it is down
-            ),
-            credentials,
-            observer=self.metrics,
+            sectigo_config, credentials, observer=self.metrics, token_share=self._token_share
         )
         policy = Policy.load(config.policy_file) if config.policy_file else None
         tls = None
@@ -78,8 +98,7 @@ class Application:
             assert config.tls_cert and config.tls_key and config.tls_client_ca
             tls = TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca)
         # The store comes last of what can fail: it holds the state directory's lock.
-        key = load_or_create_key(config.data_key_path, create=config.data_key_file is None)
-        self.store = _open_store(config, Sealer(key))
+        self.store = _open_store(config, database_url, sealer)
         self.catalog = Catalog(self.sectigo, CATALOG_TTL)
         self.metrics.track_requests(self._request_counts)
         self.metrics.track_balances(self._balances)
@@ -145,6 +164,7 @@ class Application:
         except BaseException:
             # Nothing was started; release what was opened (the store's lock above all).
             self.sectigo.close()
+            self._close_token_share()
             self.store.close()
             raise
         # Readiness is SERVING when the start-up checks passed, the store answers, and no stop
@@ -318,16 +338,21 @@ class Application:
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.stop()
         self.sectigo.close()
+        self._close_token_share()
         self.store.close()
         self._log.info("sectigo-svc stopped")
 
+    def _close_token_share(self) -> None:
+        if self._token_share is not None:
+            self._token_share.close()
 
-def _open_store(config: ServiceConfig, sealer: Sealer) -> RequestStore:
-    """PostgreSQL when ``database_url`` is set (shared by replicas), else the SQLite file."""
+
+def _open_store(config: ServiceConfig, database_url: str, sealer: Sealer) -> RequestStore:
+    """PostgreSQL at ``database_url`` (shared by replicas) if given, else the SQLite file."""
     holder = holder_name(config.replica_name)
-    if config.database_url:
+    if database_url:
         return PostgresStore(
-            connection_url(config.database_url, config.database_password_file),
+            database_url,
             sealer,
             pool_size=config.database_pool_size,
             holder=holder,

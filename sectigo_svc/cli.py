@@ -1,4 +1,5 @@
-"""``sectigo-svc``: the operator command: serve, make development certificates, run the emulator."""
+"""``sectigo-svc``: the operator command: serve, make development certificates, run the emulator,
+back up or copy the store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from types import FrameType
 
 import click
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from sectigo_svc import logs
 from sectigo_svc.app import Application
@@ -16,14 +19,18 @@ from sectigo_svc.authz import PolicyError
 from sectigo_svc.backup import back_up
 from sectigo_svc.config import ConfigError, ServiceConfig, settings_markdown
 from sectigo_svc.devcerts import DEFAULT_CLIENTS, DEFAULT_HOSTS, DevCertsError, make_dev_certs
+from sectigo_svc.devfleet import FleetError, start_fleet
+from sectigo_svc.devfleet import usage as fleet_usage
 from sectigo_svc.devstack import start_dev_stack, usage
 from sectigo_svc.emulator.cli import emulator
 from sectigo_svc.healthcheck import probe
-from sectigo_svc.sealing import SealingError
+from sectigo_svc.sealing import Sealer, SealingError, load_or_create_key
 from sectigo_svc.sectigo.answers import render_page
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.sectigo.errors import SectigoError
 from sectigo_svc.store.base import StoreError
+from sectigo_svc.store.database_url import connection_url
+from sectigo_svc.store.transfer import copy_to_postgres
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,11 +104,28 @@ def _wait_for_signal() -> threading.Event:
 @click.option("--emulator-port", default=8831, show_default=True)
 @click.option("--management-port", default=8832, show_default=True)
 @click.option("--issue-delay", default=2.0, show_default=True)
+@click.option(
+    "--replicas",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="More than 1: that many `serve` processes on a PostgreSQL cluster of their own in the "
+    "state directory; replica N (from 0) listens on the --listen port + 10 N, its health probe "
+    "on + 1 and its metrics on + 2.",
+)
 def dev(
-    state_dir: Path, listen: str, emulator_port: int, management_port: int, issue_delay: float
+    state_dir: Path,
+    listen: str,
+    emulator_port: int,
+    management_port: int,
+    issue_delay: float,
+    replicas: int,
 ) -> None:
     """Run the emulator and the service together with development certificates."""
     logs.configure("info", "console")
+    if replicas > 1:
+        _run_fleet(state_dir, listen, emulator_port, management_port, issue_delay, replicas)
+        return
     try:
         stack = start_dev_stack(state_dir, listen, emulator_port, management_port, issue_delay)
     except (SectigoError, SealingError, StoreError, DevCertsError, OSError, ValueError) as exc:
@@ -109,6 +133,30 @@ def dev(
     click.echo(usage(stack, grpcurl=str(Path(sys.executable).with_name("grpcurl"))))
     _wait_for_signal()
     stack.stop()
+
+
+def _run_fleet(
+    state_dir: Path,
+    listen: str,
+    emulator_port: int,
+    management_port: int,
+    issue_delay: float,
+    replicas: int,
+) -> None:
+    host, _, port = listen.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        raise click.UsageError("--listen: the replicas listen on loopback, 127.0.0.1:PORT")
+    try:
+        fleet = start_fleet(
+            state_dir, replicas, int(port), emulator_port, management_port, issue_delay
+        )
+    except (FleetError, DevCertsError, SealingError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        click.echo(fleet_usage(fleet, grpcurl=str(Path(sys.executable).with_name("grpcurl"))))
+        _wait_for_signal()
+    finally:
+        fleet.stop()
 
 
 @main.command()
@@ -193,6 +241,58 @@ def dev_certs(
         cert, key = made.client(name)
         click.echo(f"  client:  {name}: {cert} / {key}")
     click.echo(f"  policy:  {made.policy}")
+
+
+@main.command("copy-store")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The SQLite store file (stop the service using it first).",
+)
+@click.option(
+    "--to",
+    "url",
+    required=True,
+    help="The empty PostgreSQL database: postgresql://user@host:port/db, without the password.",
+)
+@click.option(
+    "--data-key-file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The SQLite store's data key; the PostgreSQL replicas must use the same one.",
+)
+@click.option(
+    "--database-password-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="File holding the database password (else libpq's PGPASSWORD or ~/.pgpass).",
+)
+def copy_store(
+    source: Path, url: str, data_key_file: Path, database_password_file: Path | None
+) -> None:
+    """Copy every request, certificate, secret and audit row of a SQLite store into an empty
+    PostgreSQL database in one transaction, and verify the row counts before committing."""
+    try:
+        has_password = bool(conninfo_to_dict(url).get("password"))
+    except psycopg.Error:
+        raise click.ClickException(
+            "--to: not a PostgreSQL URL (postgresql://user@host:port/db)"
+        ) from None
+    if has_password:
+        raise click.ClickException(
+            "--to must not hold the password, since every user of this host can read the "
+            "command line: put it in --database-password-file or PGPASSWORD"
+        )
+    try:
+        sealer = Sealer(load_or_create_key(data_key_file, create=False))
+        report = copy_to_postgres(source, connection_url(url, database_password_file), sealer)
+    except (StoreError, SealingError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"copied {report.source} into {report.target}")
+    for table, count in report.counts.items():
+        click.echo(f"  {table}: {count}")
+    click.echo("verified: every table holds as many rows as in the source")
 
 
 if __name__ == "__main__":

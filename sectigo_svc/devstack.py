@@ -82,13 +82,18 @@ def start_dev_stack(
     return DevStack(pki, emulator, app)
 
 
-def usage(stack: DevStack, grpcurl: str = "grpcurl") -> str:
-    """Ready-to-paste commands for the running stack."""
-    cert, key = stack.pki.client("registration")
-    flags = (
-        f"-cacert {shlex.quote(str(stack.pki.ca))} -cert {shlex.quote(str(cert))} "
+def grpcurl_flags(pki: DevCerts, client: str = "registration") -> str:
+    """grpcurl's mutual-TLS flags for ``client`` of the development PKI, quoted for a shell."""
+    cert, key = pki.client(client)
+    return (
+        f"-cacert {shlex.quote(str(pki.ca))} -cert {shlex.quote(str(cert))} "
         f"-key {shlex.quote(str(key))}"
     )
+
+
+def usage(stack: DevStack, grpcurl: str = "grpcurl") -> str:
+    """Ready-to-paste commands for the running stack."""
+    flags = grpcurl_flags(stack.pki)
     target = f"localhost:{stack.app.port}"
 
     def call(rest: str, data: str = "") -> str:

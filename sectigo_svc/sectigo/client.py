@@ -47,7 +47,7 @@ from sectigo_svc.sectigo.models import (
 from sectigo_svc.sectigo.observer import Observer
 from sectigo_svc.sectigo.reasons import RevocationReason
 from sectigo_svc.sectigo.replies import integer, json_reply, no_reply, text_reply
-from sectigo_svc.sectigo.token_cache import TokenCache
+from sectigo_svc.sectigo.token_cache import TokenCache, TokenShare
 from sectigo_svc.sectigo.tokens import Clock
 from sectigo_svc.sectigo.transport import JSON_TYPE, Body, Handler, T, Transport
 
@@ -76,17 +76,19 @@ class SectigoClient:
         sleep: Callable[[float], None] = time.sleep,
         logger: Any = None,
         observer: Observer | None = None,
+        token_share: TokenShare | None = None,
     ) -> SectigoClient:
         """Wire a client: environment guard, transport, and (unless shared) a credential store.
 
         ``clock`` is the wall clock, ``monotonic`` and ``sleep`` go together (tests inject both).
+        ``token_share``, for a new store, replaces the token cache file (whatever ``token_cache``).
         """
         transport = Transport(
             config, sleep=sleep, clock=monotonic, logger=logger, observer=observer
         )
         if store is None:
-            cache = None
-            if config.token_cache:
+            cache = token_share
+            if cache is None and config.token_cache:
                 cache = TokenCache.for_account(config, credentials.username, transport.logger)
             store = CredentialStore(
                 credentials,

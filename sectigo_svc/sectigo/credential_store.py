@@ -4,7 +4,9 @@
 attribute. When it nears expiry (stale), one thread refreshes it while the others keep using the
 still-valid token; when it has expired or Sectigo rejected it, callers wait on one lock and a
 double check makes exactly one of them refresh or, if refresh fails, log in. The same sequence
-runs under a file lock against the token cache, so processes sharing an account share renewals.
+runs under the lock of a :class:`~sectigo_svc.sectigo.token_cache.TokenShare` (the token cache
+file, or a table replicas share), so processes sharing an account share renewals: one renews, the
+others adopt its tokens, and a token Sectigo just rejected is not adopted back.
 Token expiry is judged on the local monotonic clock from when the pair was received (see
 :mod:`~sectigo_svc.sectigo.tokens`), so a wall clock that disagrees with Sectigo's changes nothing.
 
@@ -43,7 +45,7 @@ from sectigo_svc.sectigo.errors import (
 )
 from sectigo_svc.sectigo.models import Tokens
 from sectigo_svc.sectigo.observer import NoObserver, Observer
-from sectigo_svc.sectigo.token_cache import TokenCache
+from sectigo_svc.sectigo.token_cache import TokenCache, TokenShare
 from sectigo_svc.sectigo.tokens import Clock, TokenSet, TokenState
 
 # After a failed renewal of a stale (still valid) token, wait this long before trying again.
@@ -75,6 +77,7 @@ class TokenStatus:
 class CredentialStore:
     """Thread-safe source of access tokens for one account at one endpoint.
 
+    ``cache`` is where renewals are shared with other processes (None: this process only).
     ``clock`` is the wall clock (epoch seconds), used only for what outlives the process (the
     cache) and for display; ``monotonic`` times token lifetimes and the login back-off.
     """
@@ -86,7 +89,7 @@ class CredentialStore:
         *,
         refresh_margin: float = 60.0,
         login_backoff: tuple[float, float] = (5.0, 300.0),
-        cache: TokenCache | None = None,
+        cache: TokenShare | None = None,
         clock: Clock = time.time,
         monotonic: MonotonicClock = time.monotonic,
         logger: Any = None,
@@ -118,7 +121,13 @@ class CredentialStore:
 
     @property
     def cache_path(self) -> Path | None:
-        return self._cache.path if self._cache is not None else None
+        """The token cache file, if the tokens are shared through one."""
+        return self._cache.path if isinstance(self._cache, TokenCache) else None
+
+    @property
+    def token_share(self) -> TokenShare | None:
+        """Where renewals are shared with other processes (None: nowhere)."""
+        return self._cache
 
     def access_token(self, deadline: Deadline | None = None) -> str:
         """A usable access token; renews first when it is stale, expired or was rejected.
@@ -302,7 +311,11 @@ class CredentialStore:
             try:
                 self._cache.save(tokens, received.received_wall)
             except OSError as exc:
-                self._log.warning("sectigo token cache not written", error=type(exc).__name__)
+                self._log.warning(
+                    "sectigo token cache not written",
+                    share=self._cache.description,
+                    error=type(exc).__name__,
+                )
         return received
 
     def _adopt_cached(self) -> None:

@@ -6,6 +6,9 @@ time they were received (``receivedAt``, absent from files of older versions): n
 or the password. Writes go to a temporary file in the same directory (created 0600), are flushed,
 then renamed over the old file, so a reader sees the old or the new pair, never half of one. A
 lock file serialises the read-refresh-write sequence between processes.
+
+:class:`TokenShare` is what a credential store needs of any such shared place (this file, or a
+database table shared by replicas); :class:`TokenCache` is the file implementation.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import filelock
 import platformdirs
@@ -43,13 +46,44 @@ class CachedTokens:
     written_wall: float
 
 
+class TokenShare(Protocol):
+    """Where the processes using one account keep its current tokens and serialise renewals.
+
+    Every method is best effort: a share that cannot be used is logged as a warning and treated
+    as empty and unlocked, never raised, since each process can still log in by itself. The one
+    exception is ``save``, which may raise ``OSError``.
+    """
+
+    @property
+    def description(self) -> str:
+        """Where the tokens are shared, for logs (no secrets)."""
+        ...
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock that makes renewals single-flight; if it cannot be had, go on without."""
+        ...
+
+    def load(self) -> CachedTokens | None:
+        """The shared pair, or None when there is none that this process can use."""
+        ...
+
+    def save(self, tokens: Tokens, received_wall: float | None = None) -> None:
+        """Share ``tokens``, received at local epoch time ``received_wall``."""
+        ...
+
+
+def account_key(endpoint: str, username: str) -> str:
+    """The hex SHA-256 naming one account at one endpoint; it reveals neither."""
+    return hashlib.sha256(f"{endpoint.rstrip('/')}\n{username}".encode()).hexdigest()
+
+
 def default_cache_dir() -> Path:
     """The platform's per-user cache directory for the service's tokens."""
     return platformdirs.user_cache_path(APP_NAME) / "tokens"
 
 
 class TokenCache:
-    """Reads and writes the cached tokens of one account at one endpoint."""
+    """Reads and writes the cached tokens of one account at one endpoint: a :class:`TokenShare`."""
 
     def __init__(
         self,
@@ -60,7 +94,7 @@ class TokenCache:
         lock_timeout: float,
         logger: Any,
     ) -> None:
-        self._key = hashlib.sha256(f"{endpoint.rstrip('/')}\n{username}".encode()).hexdigest()
+        self._key = account_key(endpoint, username)
         self._directory = directory
         self._path = directory / f"{self._key[:32]}.json"
         self._lock = filelock.FileLock(
@@ -82,6 +116,10 @@ class TokenCache:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def description(self) -> str:
+        return str(self._path)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

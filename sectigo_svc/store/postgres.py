@@ -22,13 +22,11 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import structlog
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -49,6 +47,7 @@ from sectigo_svc.store.base import (
     StoreError,
     holder_name,
 )
+from sectigo_svc.store.database_url import describe, password_in
 from sectigo_svc.store.rows import (
     AUDIT_COLUMNS,
     CERTIFICATE_COLUMNS,
@@ -57,6 +56,7 @@ from sectigo_svc.store.rows import (
     audit_filter,
     audit_from_row,
     audit_values,
+    from_timestamp,
     list_filter,
     page,
     request_from_row,
@@ -64,7 +64,7 @@ from sectigo_svc.store.rows import (
     snapshot_from_json,
     snapshot_json,
 )
-from sectigo_svc.store.schema import POSTGRES_MIGRATIONS
+from sectigo_svc.store.schema import POSTGRES_MIGRATIONS, RESTORED_MARK
 
 _CANARY = b"sectigo-svc sealing check"
 _CANARY_CONTEXT = "store\0sealing_check"
@@ -103,8 +103,8 @@ class PostgresStore:
         self._log = structlog.get_logger("sectigo_svc.store")
         self._listeners: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self._secret = _password_of(url)
-        self._where = _describe(url)
+        self._secret = password_in(url)
+        self._where = describe(url)
         self._sealer = sealer
         self._sealed = Sealed(sealer)
         self._closed = False
@@ -188,8 +188,11 @@ class PostgresStore:
             )
 
     def restored_at(self) -> dt.datetime | None:
-        """Always None: restores of a PostgreSQL store are not marked yet."""
-        return None
+        """When the store this one was copied from was restored from a backup (the mark
+        ``copy-store`` carries over), else None. Restores of PostgreSQL itself (pg_dump) are not
+        marked: docs/operations.md says what to do after one."""
+        rows = self._read("SELECT at FROM store_marks WHERE name = %s", (RESTORED_MARK,))
+        return from_timestamp(rows[0]["at"]) if rows else None
 
     @property
     def schema_version(self) -> int:
@@ -459,35 +462,3 @@ def _deliver(payload: str, callback: ChangeCallback) -> None:
         callback((str(owner), str(request_id)), bool(terminal))
     except Exception:  # a listener's fault must not end the notifications
         structlog.get_logger("sectigo_svc.store").exception("store change listener failed")
-
-
-def connection_url(url: str, password_file: Path | None) -> str:
-    """``url`` with the password read from ``password_file`` (one line; trailing newline
-    ignored), or ``url`` itself without a file (libpq then reads PGPASSWORD or ~/.pgpass)."""
-    if password_file is None:
-        return url
-    try:
-        password = password_file.read_text().rstrip("\r\n")
-    except OSError as exc:
-        raise StoreError(f"the database password file {password_file}: {exc.strerror}") from None
-    if not password:
-        raise StoreError(f"the database password file {password_file} is empty")
-    return make_conninfo(url, password=password)
-
-
-def _password_of(url: str) -> str:
-    try:
-        return str(conninfo_to_dict(url).get("password") or "")
-    except psycopg.Error:
-        return ""
-
-
-def _describe(url: str) -> str:
-    """``host:port/dbname`` of a libpq URL, without user or password."""
-    try:
-        info = conninfo_to_dict(url)
-    except psycopg.Error:
-        return "(unparsable PostgreSQL URL)"
-    host = info.get("host") or "localhost"
-    port = info.get("port") or "5432"
-    return f"postgresql://{host}:{port}/{info.get('dbname') or ''}"

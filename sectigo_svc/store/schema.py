@@ -2,6 +2,11 @@
 released (add a new one instead). ``MIGRATIONS`` is SQLite's, ``POSTGRES_MIGRATIONS`` the same
 versions for PostgreSQL (times are seconds since the epoch in both, secrets opaque sealed bytes)."""
 
+# Marks in ``store_marks``: a backup copy carries BACKUP_MARK until a store is opened on it, which
+# turns it into RESTORED_MARK (the time of that first open).
+BACKUP_MARK = "backup_taken"
+RESTORED_MARK = "restored"
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE requests (

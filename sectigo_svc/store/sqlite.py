@@ -58,16 +58,12 @@ from sectigo_svc.store.rows import (
     snapshot_from_json,
     snapshot_json,
 )
-from sectigo_svc.store.schema import MIGRATIONS
+from sectigo_svc.store.schema import BACKUP_MARK, MIGRATIONS, RESTORED_MARK
 
 _CANARY = b"sectigo-svc sealing check"
 _CANARY_CONTEXT = "store\0sealing_check"
 
 _TERMINAL = tuple(s.value for s in RequestState if s.terminal)
-# Marks in ``store_marks``: a backup copy carries BACKUP_MARK until a store is opened on it, which
-# turns it into RESTORED_MARK (the time of that first open).
-BACKUP_MARK = "backup_taken"
-RESTORED_MARK = "restored"
 
 
 class SqliteStore:

@@ -1,33 +1,17 @@
-"""Static checks of the Dockerfile, compose file and Kubernetes manifests (no Docker here)."""
+"""Static checks of the Dockerfile and the single-replica Kubernetes manifests (no Docker here)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from sectigo_svc.config import ENV_PREFIX, ServiceConfig, settings_markdown
+from sectigo_svc.config import settings_markdown
 from sectigo_svc.sectigo.answers import render_page
-from sectigo_svc.sectigo.config import Environment
-from sectigo_svc.sectigo.guard import check_environment
 from tests.deploy.dockerfile import Stage, parse
-
-ROOT = Path(__file__).resolve().parents[2]
-KUBE = ROOT / "deploy" / "kubernetes"
-SETTINGS = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(ServiceConfig)}
-# What the service cannot start without, beyond defaults (mutual TLS, policy, Sectigo password).
-REQUIRED = {
-    "SECTIGO_SVC_TLS_CERT",
-    "SECTIGO_SVC_TLS_KEY",
-    "SECTIGO_SVC_TLS_CLIENT_CA",
-    "SECTIGO_SVC_POLICY_FILE",
-    "SECTIGO_SVC_SECTIGO_PASSWORD_FILE",
-}
-SECRET_VALUE = re.compile(r"(?i)(password|secret|token|key)=(?!/)\S+")
+from tests.deploy.expectations import KUBE, REQUIRED, ROOT, SECRET_VALUE, SETTINGS
 
 
 @pytest.fixture(scope="module")
@@ -115,42 +99,6 @@ def test_the_build_context_is_limited() -> None:
     assert allowed == {"pyproject.toml", "README.md", "sectigo_svc", "clients"}
 
 
-def _compose() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    return data
-
-
-def test_compose_runs_emulator_and_service_on_loopback_with_health_checks() -> None:
-    services = _compose()["services"]
-    assert set(services) == {"emulator", "service"}
-    for name, spec in services.items():
-        for port in spec["ports"]:
-            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
-        assert spec["healthcheck"]["test"], name
-    assert services["service"]["healthcheck"]["test"][1:3] == ["sectigo-svc", "healthcheck"]
-    assert services["service"]["build"]["target"] == "service"
-    assert services["emulator"]["build"]["target"] == "emulator"
-    assert services["service"]["depends_on"]["emulator"]["condition"] == "service_healthy"
-
-
-def test_compose_gives_the_service_every_setting_it_needs() -> None:
-    compose = _compose()
-    service = compose["services"]["service"]
-    env: dict[str, str] = service["environment"]
-    assert not {k for k in env if k.startswith("SECTIGO_SVC_")} - SETTINGS
-    assert set(env) >= REQUIRED
-    check_environment(
-        env["SECTIGO_SVC_SECTIGO_ENDPOINT"],
-        Environment.parse(env["SECTIGO_SVC_SECTIGO_ENVIRONMENT"]),
-    )
-    mounted = {volume.split(":")[1] for volume in service["volumes"]}
-    for name in REQUIRED - {"SECTIGO_SVC_SECTIGO_PASSWORD_FILE"}:
-        assert any(env[name].startswith(m + "/") for m in mounted), f"{name} is not mounted"
-    assert env["SECTIGO_SVC_SECTIGO_PASSWORD_FILE"] == "/run/secrets/sectigo_password"
-    secret_file = ROOT / compose["secrets"]["sectigo_password"]["file"]
-    assert secret_file.read_text().strip() == "supersecretsquirrel", "only the emulator's account"
-
-
 def _manifests() -> dict[str, dict[str, Any]]:
     found = {}
     for path in KUBE.glob("*.yaml"):
@@ -227,3 +175,10 @@ def test_the_generated_documentation_matches_the_code() -> None:
     assert (ROOT / "docs" / "sectigo-answers.md").read_text() == render_page(), "run make docs"
     for variable in SETTINGS:
         assert f"`{variable}`" in settings_markdown()
+
+
+def test_the_operations_guide_names_only_real_settings() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text() + (ROOT / "README.md").read_text()
+    named = set(re.findall(r"SECTIGO_SVC_[A-Z0-9_]*[A-Z0-9]", text))
+    assert named, "the guide names settings"
+    assert not named - SETTINGS, f"unknown settings in the docs: {sorted(named - SETTINGS)}"

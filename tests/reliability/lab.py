@@ -6,6 +6,14 @@ to settle, and reports :class:`Figures`: how many batches Sectigo holds for how 
 (duplicates), requests whose paid batch never reached the caller (lost), requests still unfinished
 (stuck), INTERNAL answers, and how long recovery took. Every figure but the counts of operations
 must read 0. Sizes come from :class:`Scale`: small in ``make test``, large in ``make reliability``.
+
+Every scenario runs in two topologies (:mod:`tests.reliability.topology`): ``sqlite x1``, one
+replica on its SQLite store, and ``postgres x3``, three replicas on one PostgreSQL database with
+each call sent to the next replica. The figures are judged the same way and recorded with the
+topology. ``make reliability`` (long scale) runs every scenario in every topology and key mode;
+to keep ``make test`` within its time, at short scale ``postgres x3`` runs each scenario in one
+key mode (server-key for some scenarios, csr for the others, see :func:`setups`) and kill -9 of
+the lease holder at every other moment, the key modes alternating (see test_crashes.py).
 """
 
 from __future__ import annotations
@@ -19,14 +27,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, cast
 
 import grpc
+import pytest
 import requests
 
 from sectigo.ca.v1 import ca_pb2 as pb
+from tests.reliability.topology import TOPOLOGIES, Calls, Topology
 from tests.service.helpers import (
     HTTP_TIMEOUT,
     READY,
     TERMINAL,
-    Stub,
     Upstream,
     csr_request,
     make_csr,
@@ -81,11 +90,25 @@ LONG = Scale(
 )
 
 
+def setups(postgres_key_mode: str = KEY_MODES[0]) -> list[object]:
+    """The runs of a scenario, for ``pytest.mark.parametrize(("topology", "key_mode"), ...)``,
+    with ids such as ``postgres x3-csr``: each topology in each key mode, except that at short
+    scale ``postgres x3`` runs in ``postgres_key_mode`` only (see the module docstring)."""
+    every_mode = Scale.from_env().name == "long"
+    return [
+        pytest.param(topology, key_mode, id=f"{topology}-{key_mode}")
+        for topology in TOPOLOGIES
+        for key_mode in KEY_MODES
+        if every_mode or not topology.postgres or key_mode == postgres_key_mode
+    ]
+
+
 @dataclass
 class Figures:
     """What one scenario run did and how it ended; see the module docstring."""
 
     scenario: str
+    topology: str
     key_mode: str
     injected: str
     operations: int
@@ -139,7 +162,8 @@ def record(figures: Figures, scale: Scale) -> None:
 
 def assert_promise_kept(figures: Figures, scale: Scale) -> None:
     record(figures, scale)
-    assert not figures.problems(), f"{figures.scenario} ({figures.key_mode}): {figures.problems()}"
+    where = f"{figures.scenario} ({figures.topology}, {figures.key_mode})"
+    assert not figures.problems(), f"{where}: {figures.problems()}"
 
 
 # The emulator's management API ---------------------------------------------------------------
@@ -208,7 +232,7 @@ class Callers:
             return server_key_request(request_id, name)
         return csr_request(request_id, make_csr(name, [name]).pem)
 
-    def issue(self, stub: Stub, request: pb.IssueCertificateRequest, give_up: float = 60.0) -> str:
+    def issue(self, stub: Calls, request: pb.IssueCertificateRequest, give_up: float = 60.0) -> str:
         """IssueCertificate until it is accepted; returns the request id."""
         end = time.monotonic() + give_up
         while True:
@@ -228,7 +252,7 @@ class Callers:
             self.batch_names[request.request_id] = reply.batch_name
             return request.request_id
 
-    def issue_all(self, stub: Stub, count: int, give_up: float = 60.0) -> list[str]:
+    def issue_all(self, stub: Calls, count: int, give_up: float = 60.0) -> list[str]:
         return [self.issue(stub, self.request(n), give_up) for n in range(count)]
 
 
@@ -241,7 +265,7 @@ def retry_seconds(call: grpc.Call) -> float | None:
 
 
 def settle(
-    stub: Stub, request_ids: Iterable[str], timeout: float, codes: Counter[str] | None = None
+    stub: Calls, request_ids: Iterable[str], timeout: float, codes: Counter[str] | None = None
 ) -> tuple[dict[str, pb.CertificateRequest | None], float]:
     """Poll until every request is terminal or ``timeout`` passes; returns the last state seen
     of each (None: the service does not know it) and the seconds it took."""
@@ -275,6 +299,7 @@ def settle(
 
 def judge(
     scenario: str,
+    topology: Topology,
     callers: Callers,
     injected: str,
     backstage: Backstage,
@@ -306,6 +331,7 @@ def judge(
         notes["downloaded_twice"] = twice
     return Figures(
         scenario=scenario,
+        topology=topology.name,
         key_mode=callers.key_mode,
         injected=injected,
         operations=len(names),

@@ -6,15 +6,15 @@ import pytest
 
 from tests.conftest import EmulatorFactory
 from tests.reliability.lab import (
-    KEY_MODES,
     Backstage,
     Callers,
     Scale,
     assert_promise_kept,
     judge,
     settle,
+    setups,
 )
-from tests.service.conftest import ServiceFactory
+from tests.reliability.topology import Deploy, Topology
 
 ORDER_ROUTE = {"server-key": "create_batch", "csr": "upload_batch"}
 BURST = 4
@@ -29,9 +29,13 @@ READ_ROUTES = (
 )
 
 
-@pytest.mark.parametrize("key_mode", KEY_MODES)
+@pytest.mark.parametrize(("topology", "key_mode"), setups(postgres_key_mode="csr"))
 def test_slow_orders_are_paid_once(
-    key_mode: str, scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
+    topology: Topology,
+    key_mode: str,
+    scale: Scale,
+    emulator_factory: EmulatorFactory,
+    deploy: Deploy,
 ) -> None:
     """Sectigo takes every order but answers after the service's read timeout, and lists the
     batch only later still: the service must wait for it instead of ordering again."""
@@ -42,8 +46,8 @@ def test_slow_orders_are_paid_once(
         lag = read_timeout + 2.0
         backstage.settings(visibility_lag=lag)
         backstage.fault(kind="slow", routes=[ORDER_ROUTE[key_mode]], latency_ms=int(late * 1000))
-        service = service_factory(
-            emulator=emulator, sectigo_timeout=read_timeout, quarantine=lag + read_timeout + 4
+        service = deploy(
+            topology, emulator, sectigo_timeout=read_timeout, quarantine=lag + read_timeout + 4
         )
         callers = Callers(key_mode, f"slow{read_timeout:g}")
         ids = callers.issue_all(service.stub(), scale.requests)
@@ -54,17 +58,22 @@ def test_slow_orders_are_paid_once(
             f"every order answered {late:g} s late (read timeout {read_timeout:g} s); "
             f"batches listed {lag:g} s after creation"
         )
-        assert_promise_kept(judge("slow orders", callers, injected, backstage, final), scale)
+        figures = judge("slow orders", topology, callers, injected, backstage, final)
+        assert_promise_kept(figures, scale)
         service.stop()
 
 
-@pytest.mark.parametrize("key_mode", KEY_MODES)
+@pytest.mark.parametrize(("topology", "key_mode"), setups())
 def test_bursts_of_404_and_5xx_on_every_read_lose_nothing(
-    key_mode: str, scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
+    topology: Topology,
+    key_mode: str,
+    scale: Scale,
+    emulator_factory: EmulatorFactory,
+    deploy: Deploy,
 ) -> None:
     emulator = emulator_factory()
     backstage = Backstage(emulator)
-    service = service_factory(emulator=emulator)
+    service = deploy(topology, emulator)
     for route in READ_ROUTES:
         backstage.fault(kind="error", status=404, routes=[route], count=BURST)
         backstage.fault(kind="error", status=503, routes=[route], count=BURST)
@@ -74,5 +83,7 @@ def test_bursts_of_404_and_5xx_on_every_read_lose_nothing(
     final, seconds = settle(service.stub(), ids, timeout=60 + 5 * scale.requests)
 
     injected = f"{BURST} x 404 then {BURST} x 503 on each read route"
-    figures = judge("404 and 5xx bursts on reads", callers, injected, backstage, final, seconds)
+    figures = judge(
+        "404 and 5xx bursts on reads", topology, callers, injected, backstage, final, seconds
+    )
     assert_promise_kept(figures, scale)

@@ -20,13 +20,17 @@ from tests.reliability.lab import (
     assert_promise_kept,
     judge,
     settle,
+    setups,
 )
 from tests.reliability.test_orders import ORDER_ROUTE
-from tests.service.conftest import ServiceFactory
+from tests.reliability.topology import TOPOLOGIES, Deploy, Topology
 
 # A request another thread sent just before a 429 closed the gate may arrive a moment after it.
 IN_FLIGHT = 0.15
 RENEWAL_ROUTES = ("login", "refresh")
+# Every replica calls these with the same path; the rest name one request's batch, which only the
+# replica tracking (or revoking) that request calls.
+SHARED_ROUTES = (*RENEWAL_ROUTES, "authorities", "profile_parameters")
 
 
 def gaps_after_throttling(entries: list[dict[str, Any]]) -> tuple[dict[str, float], float]:
@@ -50,14 +54,22 @@ def gaps_after_throttling(entries: list[dict[str, Any]]) -> tuple[dict[str, floa
     return same, any_route
 
 
-@pytest.mark.parametrize("key_mode", KEY_MODES)
+@pytest.mark.parametrize(("topology", "key_mode"), setups(postgres_key_mode="csr"))
 def test_429_with_retry_after_on_every_endpoint_is_honoured(
-    key_mode: str, scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
+    topology: Topology,
+    key_mode: str,
+    scale: Scale,
+    emulator_factory: EmulatorFactory,
+    deploy: Deploy,
 ) -> None:
+    """One 429 on each endpoint: no call goes out again before its Retry-After. The gate is each
+    replica's own, and the journal does not say which replica called: with several replicas only
+    calls one replica alone makes (one request's batch, one revoke at a time) are judged; the
+    shortest gap on the routes every replica calls (login, refresh, catalog) is recorded."""
     wait = 2 if scale.name == "short" else 5
     emulator = emulator_factory(access_lifetime=4, refresh_lifetime=3600)
     backstage = Backstage(emulator)
-    service = service_factory(emulator=emulator)
+    service = deploy(topology, emulator)
     stub = service.stub()
     routes = (
         *RENEWAL_ROUTES,
@@ -89,8 +101,16 @@ def test_429_with_retry_after_on_every_endpoint_is_honoured(
     entries = backstage.journal()
     throttled = sorted({e["route"] for e in entries if e["status"] == 429})
     same, any_route = gaps_after_throttling(entries)
+    one_replica = topology.replicas == 1
+    judged = {r: gap for r, gap in same.items() if one_replica or r not in SHARED_ROUTES}
+    gaps = {"shortest_gap_same_route": round(min(judged.values()), 2)}
+    if one_replica:
+        gaps["shortest_gap_any_route"] = round(any_route, 2)
+    elif shared := [gap for r, gap in same.items() if r in SHARED_ROUTES]:
+        gaps["shortest_gap_shared_route_any_replica"] = round(min(shared), 2)
     figures = judge(
         "429 with Retry-After on every endpoint",
+        topology,
         callers,
         f"one 429 with Retry-After: {wait} on each of {', '.join(routes)}",
         backstage,
@@ -98,30 +118,29 @@ def test_429_with_retry_after_on_every_endpoint_is_honoured(
         seconds,
         retry_after=wait,
         throttled_routes=len(throttled),
-        shortest_gap_same_route=round(min(same.values()), 2),
-        shortest_gap_any_route=round(any_route, 2),
+        **gaps,
     )
     assert_promise_kept(figures, scale)
     assert {ORDER_ROUTE[key_mode], "revoke", "batch_detail", "download"} <= set(throttled), (
         throttled
     )
     assert not [code for code in callers.codes if code.startswith("revoke ")], callers.codes
-    too_soon = {route: gap for route, gap in same.items() if gap < wait * 0.95}
+    too_soon = {route: gap for route, gap in judged.items() if gap < wait * 0.95}
     assert not too_soon, f"sent again sooner than Retry-After: {too_soon}"
-    assert any_route >= wait * 0.95, f"a call left {any_route:.2f} s after a 429 of {wait} s"
+    if one_replica:
+        assert any_route >= wait * 0.95, f"a call left {any_route:.2f} s after a 429 of {wait} s"
 
 
+@pytest.mark.parametrize("topology", TOPOLOGIES, ids=str)
 def test_concurrent_issuances_under_a_fault_mix_with_slow_orders_and_short_tokens(
-    scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
+    topology: Topology, scale: Scale, emulator_factory: EmulatorFactory, deploy: Deploy
 ) -> None:
     read_timeout, lifetime = 2.0, 3
     emulator = emulator_factory(
         access_lifetime=lifetime, refresh_lifetime=3600, balances=((42, 2 * scale.concurrent),)
     )
     backstage = Backstage(emulator)
-    service = service_factory(
-        emulator=emulator, sectigo_timeout=read_timeout, quarantine=read_timeout + 6
-    )
+    service = deploy(topology, emulator, sectigo_timeout=read_timeout, quarantine=read_timeout + 6)
     slow_ms = int((read_timeout + 1) * 1000)
     for route in ORDER_ROUTE.values():
         backstage.fault(kind="slow", routes=[route], rate=0.3, latency_ms=slow_ms)
@@ -150,6 +169,7 @@ def test_concurrent_issuances_under_a_fault_mix_with_slow_orders_and_short_token
         renewals = logins + len(backstage.journal("refresh"))
         figures = judge(
             "concurrent issuances under a fault mix",
+            topology,
             callers,
             f"{scale.concurrent} concurrent issuances (both key modes); 30 % of orders answered "
             f"after the {read_timeout:g} s read timeout; 5 % 503, 3 % 429, 1 % dropped, 25 ms "

@@ -12,35 +12,36 @@ import pytest
 from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.reliability.lab import (
-    KEY_MODES,
     Backstage,
     Callers,
     Scale,
     assert_promise_kept,
     judge,
     settle,
+    setups,
 )
 from tests.reliability.test_pressure import RENEWAL_ROUTES
-from tests.service.conftest import ServiceFactory
+from tests.reliability.topology import Deploy, Topology
 from tests.service.helpers import PASSWORD, failure, health_status, poll
 
 SKEW = 15 * 60
 
 
 @pytest.mark.parametrize("ahead", [True, False], ids=["service-ahead", "service-behind"])
-@pytest.mark.parametrize("key_mode", KEY_MODES)
+@pytest.mark.parametrize(("topology", "key_mode"), setups())
 def test_clock_skew_costs_no_extra_logins(
+    topology: Topology,
     key_mode: str,
     ahead: bool,
     scale: Scale,
     emulator_factory: EmulatorFactory,
-    service_factory: ServiceFactory,
+    deploy: Deploy,
 ) -> None:
     """Sectigo's clock 15 minutes behind (or ahead of) the service's, 10-minute tokens: the token
     is judged by when it arrived and how long it lives, so calls do not renew it each time."""
     emulator = emulator_factory(access_lifetime=600, clock_offset=-SKEW if ahead else SKEW)
     backstage = Backstage(emulator)
-    service = service_factory(emulator=emulator)
+    service = deploy(topology, emulator)
     callers = Callers(key_mode, "skew")
     started = time.monotonic()
 
@@ -52,6 +53,7 @@ def test_clock_skew_costs_no_extra_logins(
     side = "ahead of" if ahead else "behind"
     figures = judge(
         "clock skew",
+        topology,
         callers,
         f"the service's clock 15 minutes {side} Sectigo's; 10-minute tokens",
         backstage,
@@ -65,68 +67,93 @@ def test_clock_skew_costs_no_extra_logins(
     assert renewals <= 2, f"{renewals} logins/refreshes for {calls} Sectigo calls"
 
 
-def _health_trace(channel: grpc.Channel, stop: threading.Event, seen: dict[str, set[str]]) -> None:
+def _health_trace(
+    channels: list[grpc.Channel], stop: threading.Event, seen: list[dict[str, set[str]]]
+) -> None:
+    """Record every readiness and ``sectigo`` health each replica reports until ``stop``."""
     while not stop.is_set():
-        for name in ("", "sectigo"):
-            try:
-                seen[name].add(health_status(channel, name))
-            except grpc.RpcError:
-                seen[name].add("UNREACHABLE")
+        for channel, replica in zip(channels, seen, strict=True):
+            for name in ("", "sectigo"):
+                try:
+                    replica[name].add(health_status(channel, name))
+                except grpc.RpcError:
+                    replica[name].add("UNREACHABLE")
         stop.wait(0.2)
 
 
-@pytest.mark.parametrize("key_mode", KEY_MODES)
+@pytest.mark.parametrize(("topology", "key_mode"), setups(postgres_key_mode="csr"))
 def test_a_sectigo_outage_mid_run_loses_nothing_and_keeps_the_pod_in_rotation(
-    key_mode: str, scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
+    topology: Topology,
+    key_mode: str,
+    scale: Scale,
+    emulator_factory: EmulatorFactory,
+    deploy: Deploy,
 ) -> None:
+    """Every replica stays ready through the outage while its ``sectigo`` health drops and
+    comes back."""
     emulator = emulator_factory(issue_delay=1.0)
     backstage = Backstage(emulator)
-    service = service_factory(emulator=emulator, sectigo_check_interval=0.5)
+    service = deploy(topology, emulator, sectigo_check_interval=0.5)
     callers = Callers(key_mode, "outage")
     ids = callers.issue_all(service.stub(), scale.requests)
-    seen: dict[str, set[str]] = {"": set(), "sectigo": set()}
+    seen: list[dict[str, set[str]]] = [{"": set(), "sectigo": set()} for _ in service.replicas]
     stop = threading.Event()
-    channel = service.channel("reader")
-    tracer = threading.Thread(target=_health_trace, args=(channel, stop, seen), daemon=True)
+    channels = service.channels("reader")
+    tracer = threading.Thread(target=_health_trace, args=(channels, stop, seen), daemon=True)
     tracer.start()
 
+    def every_replica(name: str, status: str) -> bool | None:
+        return True if all(status in replica[name] for replica in seen) else None
+
     down = backstage.fault(kind="drop")
-    poll(lambda: True if "NOT_SERVING" in seen["sectigo"] else None, "sectigo health to drop")
+    poll(lambda: every_replica("sectigo", "NOT_SERVING"), "sectigo health to drop everywhere")
     time.sleep(scale.outage)
     backstage.remove(down)
     recovered_at = time.monotonic()
-    poll(lambda: True if service.health("sectigo") == "SERVING" else None, "sectigo to recover")
+    poll(
+        lambda: True if set(service.health("sectigo")) == {"SERVING"} else None,
+        "sectigo to recover everywhere",
+    )
     ids.append(callers.issue(service.stub(), callers.request(scale.requests)))
     final, _ = settle(service.stub(), ids, timeout=120, codes=callers.codes)
     recovery = time.monotonic() - recovered_at
     stop.set()
     tracer.join()
 
+    readiness = set().union(*(replica[""] for replica in seen))
+    sectigo_health = set().union(*(replica["sectigo"] for replica in seen))
     figures = judge(
         "Sectigo down mid-run",
+        topology,
         callers,
         f"every Sectigo connection dropped for {scale.outage:g} s while requests were under way",
         backstage,
         final,
         recovery,
-        readiness_seen="/".join(sorted(seen[""])),
-        sectigo_health_seen="/".join(sorted(seen["sectigo"])),
+        readiness_seen="/".join(sorted(readiness)),
+        sectigo_health_seen="/".join(sorted(sectigo_health)),
     )
     assert_promise_kept(figures, scale)
-    assert seen[""] == {"SERVING"}, "a Sectigo outage must not take the pod out of rotation"
-    assert {"SERVING", "NOT_SERVING"} <= seen["sectigo"]
+    for number, replica in enumerate(seen):
+        assert replica[""] == {"SERVING"}, f"replica {number} left rotation: {replica['']}"
+        assert {"SERVING", "NOT_SERVING"} <= replica["sectigo"], (number, replica["sectigo"])
 
 
-@pytest.mark.parametrize("key_mode", KEY_MODES)
+@pytest.mark.parametrize(("topology", "key_mode"), setups())
 def test_a_wrong_password_for_a_while_causes_no_login_storm_and_heals_by_itself(
-    key_mode: str, scale: Scale, emulator_factory: EmulatorFactory, service_factory: ServiceFactory
+    topology: Topology,
+    key_mode: str,
+    scale: Scale,
+    emulator_factory: EmulatorFactory,
+    deploy: Deploy,
 ) -> None:
     """Requests are under way when Sectigo starts refusing the service's password (and ends its
     sessions): logins back off, calls that need Sectigo fail fast saying why, and everything
-    finishes once the password works again, without a restart."""
+    finishes once the password works again, without a restart. Each replica backs off on its own,
+    so a fleet may make that many times one replica's attempts."""
     emulator = emulator_factory(stuck=True)
     backstage = Backstage(emulator)
-    service = service_factory(emulator=emulator, login_backoff_initial=1.0, login_backoff_max=8.0)
+    service = deploy(topology, emulator, login_backoff_initial=1.0, login_backoff_max=8.0)
     stub = service.stub()
     callers = Callers(key_mode, "password")
     ids = callers.issue_all(stub, scale.requests)
@@ -134,7 +161,10 @@ def test_a_wrong_password_for_a_while_causes_no_login_storm_and_heals_by_itself(
     backstage.settings(password="rotated-elsewhere")
     backstage.rotate_signing_key()
     wrong_from = time.monotonic()
-    poll(lambda: True if service.health("sectigo") == "NOT_SERVING" else None, "sectigo down")
+    poll(
+        lambda: True if set(service.health("sectigo")) == {"NOT_SERVING"} else None,
+        "sectigo down on every replica",
+    )
     asked = time.monotonic()
     refused = failure(lambda: stub.GetLicenses(pb.GetLicensesRequest(), timeout=20))
     answered_in = time.monotonic() - asked
@@ -147,10 +177,12 @@ def test_a_wrong_password_for_a_while_causes_no_login_storm_and_heals_by_itself(
     fixed_at = time.monotonic()
     final, _ = settle(stub, ids, timeout=60, codes=callers.codes)
 
-    # One attempt, then at most one per back-off interval (1 s doubling to 8 s).
-    allowed = 2 + sum(1 for k in range(40) if sum(min(8, 2**i) for i in range(k)) < wrong_for)
+    # One attempt, then at most one per back-off interval (1 s doubling to 8 s), per replica.
+    per_replica = 2 + sum(1 for k in range(40) if sum(min(8, 2**i) for i in range(k)) < wrong_for)
+    allowed = topology.replicas * per_replica
     figures = judge(
         "wrong password, then the right one",
+        topology,
         callers,
         f"Sectigo refuses the service's password for {wrong_for:.0f} s and ends its sessions",
         backstage,

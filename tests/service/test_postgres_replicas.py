@@ -24,6 +24,7 @@ from tests.service.helpers import (
     READY,
     WAIT,
     failure,
+    issue_ready,
     poll,
     server_key_request,
     wait_for,
@@ -164,3 +165,15 @@ def test_readiness_follows_the_database(replicas: Replicas, own_postgres: Cluste
             pb.GetCertificateRequestRequest(request_id="any"), timeout=15
         )
     assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_replicas_share_one_sectigo_login(
+    replicas: Replicas, emulator_factory: EmulatorFactory
+) -> None:
+    emulator = emulator_factory()
+    fleet = replicas(3, emulator=emulator)
+    for number, service in enumerate(fleet):
+        issue_ready(service.stub(), server_key_request(f"login-{number}", "login.example.com"))
+
+    stats = fleet[0].sectigo.stats()
+    assert stats["logins"] == 1, stats
