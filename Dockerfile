@@ -4,13 +4,15 @@
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
-# 1. Build wheels for the project and its dependencies; compilers never leave this stage.
+# 1. Build wheels for the project and its dependencies; compilers never leave this stage. The
+#    client distribution (clients/: the generated API and the client) first: the server needs it.
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY sectigo_svc ./sectigo_svc
 COPY clients ./clients
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ./clients \
+ && pip wheel --no-cache-dir --wheel-dir /wheels --find-links /wheels .
 
 # 2. The runtime: the wheels installed, no build tools, no dev extras, a non-root user.
 FROM ${PYTHON_IMAGE} AS runtime

@@ -9,11 +9,14 @@ EMULATOR_PORT ?= 8831
 EMULATOR_MANAGEMENT_PORT ?= 8832
 
 PROTOS := $(shell find protos -name '*.proto')
+# The generated code lives in the client distribution (clients/pyproject.toml), which the server
+# depends on: protos/sectigo/ca/v1/ca.proto becomes clients/sectigo/ca/v1/ca_pb2*.py{,i}.
+GENERATED := clients
 PROTOC = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos \
 	--python_out=$(1) --grpc_python_out=$(1) --mypy_out=$(1) --mypy_grpc_out=$(1) $(PROTOS)
 
-.PHONY: install system-deps lint protos protos-check docs test reliability run run-replicas emulator \
-	compose-certs bench clean
+.PHONY: install system-deps lint protos protos-check docs test dist reliability run run-replicas \
+	emulator compose-certs bench clean
 
 install: $(STAMP)
 
@@ -24,21 +27,23 @@ system-deps:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq postgresql; }
 
-$(STAMP): pyproject.toml | system-deps
+# Both distributions in development mode: the client (with its command's extra) and the server.
+$(STAMP): pyproject.toml clients/pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e './clients[cli]' -e '.[dev]'
 	@touch $(STAMP)
 
 # Regenerate the committed protobuf code after changing a .proto.
 protos: install
-	$(call PROTOC,.)
+	$(call PROTOC,$(GENERATED))
 
 # Fails when the committed generated code differs from what the .proto files generate.
 protos-check: install
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(call PROTOC,$$tmp) >/dev/null && \
 	for f in $$(cd "$$tmp" && find . -type f); do \
-		cmp -s "$$tmp/$$f" "$$f" || { echo "generated code is stale: $$f (run make protos)"; exit 1; }; \
+		cmp -s "$$tmp/$$f" "$(GENERATED)/$$f" || \
+			{ echo "generated code is stale: $(GENERATED)/$$f (run make protos)"; exit 1; }; \
 	done && echo "generated protobuf code is current"
 
 lint: install protos-check
@@ -46,8 +51,16 @@ lint: install protos-check
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# loadgroup: tests marked with one xdist_group share a worker (tests/distribution builds its
+# wheel and virtual environments once per worker session).
 test: lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+# Wheels and sdists of both distributions into dist/: sectigo-ca-client (clients/) and sectigo-svc.
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist clients
+	$(BIN)/python -m build --outdir dist .
 
 # The reliability suite at full size (minutes to an hour), on one SQLite replica and on three
 # replicas sharing a throwaway PostgreSQL database; writes docs/reliability.md from its
@@ -101,4 +114,4 @@ bench: install
 	$(BIN)/python bench/bench_service.py
 
 clean:
-	rm -rf $(VENV) $(STATE) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(STATE) dist build clients/build .mypy_cache .ruff_cache .pytest_cache

@@ -21,6 +21,7 @@ from sectigo_svc.domain.service import CertificateService, IssuanceSettings
 from sectigo_svc.domain.tracker import Tracker, TrackerSettings
 from sectigo_svc.metrics import Metrics, MetricsEndpoint
 from sectigo_svc.rpc.admission import Admission
+from sectigo_svc.rpc.api_version import ApiVersions
 from sectigo_svc.rpc.interceptor import CallInterceptor
 from sectigo_svc.rpc.server import (
     ROLES,
@@ -151,6 +152,7 @@ class Application:
                     config.sectigo_timeout * 2,
                     self._admission,
                     observe=self.metrics.rpc,
+                    versions=ApiVersions(self.metrics.client_api_version),
                 ),
                 config.listen,
                 tls,

@@ -92,6 +92,13 @@ class Metrics:
             ["how"],
             registry=self.registry,
         )
+        self.client_api_versions = Counter(
+            "sectigo_svc_client_api_versions",
+            "gRPC calls by the API version the client stated (none: no header; unsupported: "
+            "refused; other: a served version past the first 32 seen)",
+            ["version"],
+            registry=self.registry,
+        )
         self.duplicates = Counter(
             "sectigo_svc_duplicate_batches",
             "surplus Sectigo batches found under the batch name of a request that uses another",
@@ -101,6 +108,9 @@ class Metrics:
     def rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpcs.labels(method, code).inc()
         self.rpc_seconds.labels(method, code).observe(seconds)
+
+    def client_api_version(self, label: str) -> None:
+        self.client_api_versions.labels(label).inc()
 
     def sectigo_call(
         self, endpoint: str, status: int | None, attempt: int, seconds: float, error: str | None

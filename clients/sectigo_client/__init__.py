@@ -7,7 +7,8 @@
         ca.wait(issued.request_id, timeout=300)
         ca.download_to(issued.request_id, "tls", private_key=issued.private_key_pem)
 
-See docs/client.md.
+``API_VERSION`` is the version of the service's API this client speaks ("1.<minor>"); it is sent
+with every call. See docs/client.md.
 """
 
 from sectigo_client.channel import ConnectionSettings
@@ -44,10 +45,11 @@ from sectigo_client.models import (
     SavedFiles,
     Subject,
 )
-from sectigo_client.transport import DEFAULT_TIMEOUT, Transport
+from sectigo_client.transport import API_VERSION, DEFAULT_TIMEOUT, Transport
 
 __all__ = [
     "ALL_OWNERS",
+    "API_VERSION",
     "DEFAULT_TIMEOUT",
     "AlreadyExists",
     "Authority",

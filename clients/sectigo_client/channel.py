@@ -33,8 +33,8 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from sectigo.ca.v1 import ca_pb2
 from sectigo_client.errors import ConfigurationError
-from sectigo_svc.api.v1 import ca_pb2
 
 ENV_TARGET = "SECTIGO_CA_TARGET"
 ENV_CERT = "SECTIGO_CA_CERT"

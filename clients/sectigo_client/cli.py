@@ -1,5 +1,8 @@
 """``sectigo-ca``: issue, follow, download and revoke certificates from the command line.
 
+Needs click, which the client distribution installs only with its extra:
+``pip install 'sectigo-ca-client[cli]'`` (the entry point, :mod:`sectigo_client.command`, says so).
+
 Connection settings come from ``--target/--cert/--key/--ca`` or the ``SECTIGO_CA_*`` variables.
 Results go to stdout (``--json``: JSON; else tables), progress and errors to stderr. ``--json`` may
 stand before the subcommand or among its own options. Exit codes:
@@ -26,7 +29,7 @@ from sectigo_client.cli_issue import issue
 from sectigo_client.cli_session import CommandGroup, Session, pass_session
 from sectigo_client.client import ALL_OWNERS, DEFAULT_WAIT
 from sectigo_client.models import RequestState, RevocationReason
-from sectigo_client.transport import DEFAULT_TIMEOUT
+from sectigo_client.transport import API_VERSION, DEFAULT_TIMEOUT
 
 
 def _reason(ctx: click.Context, param: click.Parameter, value: str) -> RevocationReason:
@@ -84,7 +87,10 @@ class _Commands(CommandGroup):
     help="Deadline of each call, seconds [SECTIGO_CA_TIMEOUT].",
 )
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@click.version_option(package_name="sectigo-svc")
+@click.version_option(
+    package_name="sectigo-ca-client",
+    message=f"%(prog)s %(version)s (API sectigo.ca.v1, version {API_VERSION})",
+)
 @click.pass_context
 def main(
     ctx: click.Context,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_client import convert, files
 from sectigo_client.channel import ConnectionSettings
 from sectigo_client.keys import KeyType, NewKey, PrivateKey, new_key, private_key_pem
@@ -38,7 +39,6 @@ from sectigo_client.models import (
 )
 from sectigo_client.transport import DEFAULT_TIMEOUT, Transport
 from sectigo_client.waiting import Waiter
-from sectigo_svc.api.v1 import ca_pb2 as pb
 
 ALL_OWNERS = "*"  # list(owner=ALL_OWNERS): every identity's requests (admins only)
 DEFAULT_WAIT = 600.0

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_client.models import (
     Authority,
     Certificate,
@@ -22,7 +23,6 @@ from sectigo_client.models import (
     RevocationReason,
     Subject,
 )
-from sectigo_svc.api.v1 import ca_pb2 as pb
 
 _STATE_PREFIX = "REQUEST_STATE_"
 _KEY_PREFIX = "KEY_SOURCE_"

@@ -11,12 +11,11 @@ offending ``field``, and :class:`Unavailable` and :class:`ResourceExhausted` the
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import grpc
-from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+
+from sectigo_client.rich_status import details_of
 
 FIELD_TRAILER = "sectigo-svc-field"
 RETRY_TRAILER = "retry-after-ms"
@@ -170,7 +169,7 @@ def from_rpc_error(exc: grpc.RpcError, method: str = "") -> CertificateAuthority
     code = exc.code()
     message = exc.details() or code.name.lower().replace("_", " ")
     trailers = _trailers(exc)
-    details = _details(exc)
+    details = details_of(cast(grpc.Call, exc))
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         field = next(iter(details.fields), None) or trailers.get(FIELD_TRAILER)
         return InvalidArgument(message, code, method, field=field)
@@ -183,37 +182,6 @@ def from_rpc_error(exc: grpc.RpcError, method: str = "") -> CertificateAuthority
         return ResourceExhausted(message, code, method, retry_after=retry_after)
     kind = next((kind for known, kind in _CLASSES if known is code), CertificateAuthorityError)
     return kind(message, code, method)
-
-
-class _Details:
-    """What the ``google.rpc.Status`` details of a failure say (nothing, when there are none)."""
-
-    def __init__(self) -> None:
-        self.retry_after: float | None = None
-        self.fields: list[str] = []
-
-
-def _details(exc: grpc.RpcError) -> _Details:
-    """The RetryInfo and BadRequest of a failure. Details that do not match the call's own code
-    and message, or do not parse, are ignored: the plain trailers are the fallback."""
-    found = _Details()
-    try:
-        status: Any = rpc_status.from_call(cast(grpc.Call, exc))
-    except (ValueError, AttributeError, TypeError, DecodeError):
-        return found
-    if status is None:
-        return found
-    for detail in status.details:
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            seconds = info.retry_delay.ToMilliseconds() / 1000
-            found.retry_after = seconds if seconds >= 0 else None
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            request = error_details_pb2.BadRequest()
-            detail.Unpack(request)
-            found.fields.extend(v.field for v in request.field_violations if v.field)
-    return found
 
 
 def _trailers(exc: grpc.RpcError) -> dict[str, str]:

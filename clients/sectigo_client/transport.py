@@ -1,7 +1,9 @@
 """The transport under the client: the channel, the stub, each call's deadline, error decoding.
 
 :class:`CertificateAuthorityClient` says *what* to call; this says *how*: every unary call gets
-the default deadline unless the caller gives one, and every gRPC failure leaves here as a
+the default deadline unless the caller gives one, every call states the API version this client
+speaks (:data:`API_VERSION` in the ``sectigo-ca-api-version`` header), and every gRPC failure
+leaves here as a
 :class:`~sectigo_client.errors.CertificateAuthorityError` (the gRPC original chained as cause).
 Tests may hand the client a transport over any channel.
 """
@@ -13,10 +15,13 @@ from typing import TypeVar
 
 import grpc
 
+from sectigo.ca.v1 import VERSION, VERSION_HEADER, ca_pb2_grpc
 from sectigo_client.errors import from_rpc_error
-from sectigo_svc.api.v1 import ca_pb2_grpc
 
 DEFAULT_TIMEOUT = 30.0
+# The version of the sectigo.ca.v1 API this client was generated from, "<major>.<minor>".
+API_VERSION = VERSION
+VERSION_METADATA = ((VERSION_HEADER, API_VERSION),)
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -41,7 +46,11 @@ class Transport:
     ) -> Response:
         """Call ``method`` (named ``name`` in errors) with ``timeout`` or the default deadline."""
         try:
-            return method(request, timeout=self.timeout if timeout is None else timeout)
+            return method(
+                request,
+                timeout=self.timeout if timeout is None else timeout,
+                metadata=VERSION_METADATA,
+            )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, name) from exc
 
@@ -56,7 +65,7 @@ class Transport:
 
         Leaving the iteration early (``break``, or closing the generator) cancels the call.
         """
-        call = method(request, timeout=timeout)
+        call = method(request, timeout=timeout, metadata=VERSION_METADATA)
         try:
             yield from call
         except grpc.RpcError as exc:

@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.domain.account import (
     Authority,
     FoundCertificate,

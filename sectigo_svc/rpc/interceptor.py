@@ -1,6 +1,7 @@
 """The interceptor every CertificateAuthority RPC passes through.
 
-In order: fresh log context, the caller's identity from its verified certificate, the role the RPC
+In order: fresh log context, the API version the caller states (:mod:`sectigo_svc.rpc.api_version`),
+the caller's identity from its verified certificate, the role the RPC
 needs, the deadline for upstream work, a request that could not be decoded refused, a turn or a
 slot from :mod:`sectigo_svc.rpc.admission` (which also picks the thread pool), then the handler;
 errors become gRPC statuses through the one table in :mod:`sectigo_svc.rpc.status` (with
@@ -31,6 +32,7 @@ from sectigo_svc.domain.errors import (
 from sectigo_svc.domain.service import Caller
 from sectigo_svc.rpc import calls
 from sectigo_svc.rpc.admission import Admission, Turn
+from sectigo_svc.rpc.api_version import ApiVersions
 from sectigo_svc.rpc.status import INTERNAL_MESSAGE, Outcome, outcome_of
 from sectigo_svc.rpc.undecodable import Undecodable, lenient
 from sectigo_svc.sectigo.deadline import Deadline
@@ -71,6 +73,7 @@ class CallInterceptor(_Interceptor):
         max_upstream_seconds: float,
         admission: Admission,
         observe: Callable[[str, str, float], None] = lambda method, code, seconds: None,
+        versions: ApiVersions | None = None,
     ) -> None:
         self._prefix = f"/{service}/"
         self._roles = roles
@@ -83,6 +86,7 @@ class CallInterceptor(_Interceptor):
             for method in descriptor_pool.Default().FindServiceByName(service).methods
         }
         self._observe = observe
+        self._versions = versions if versions is not None else ApiVersions()
         self._log = structlog.get_logger("sectigo_svc.rpc")
 
     def intercept_service(
@@ -120,6 +124,7 @@ class CallInterceptor(_Interceptor):
     def _admit(self, role: Role, request: Any, context: grpc.ServicerContext) -> Caller:
         """The caller, allowed ``role``, with its deadline set for the handler; a request that
         could not be decoded is refused only now, so that a stranger learns nothing from it."""
+        self._versions.check(context.invocation_metadata())
         identity = self._identity(context)
         structlog.contextvars.bind_contextvars(identity=clip(identity.name, LOGGED_TEXT_LIMIT))
         if self._policy is None:

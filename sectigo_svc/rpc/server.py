@@ -24,7 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sectigo_svc.api.v1 import ca_pb2, ca_pb2_grpc
+from sectigo.ca.v1 import ca_pb2, ca_pb2_grpc
 from sectigo_svc.authz import Role
 from sectigo_svc.rpc.interceptor import CallInterceptor
 

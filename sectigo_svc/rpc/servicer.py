@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import grpc
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
-from sectigo_svc.api.v1 import ca_pb2_grpc
+from sectigo.ca.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2_grpc
 from sectigo_svc.domain import validation
 from sectigo_svc.domain.account import AccountReads
 from sectigo_svc.domain.service import CertificateService

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from sectigo.ca.v1 import ca_pb2
 from sectigo_client.channel import RETRIED_METHODS, SERVICE, channel_options
-from sectigo_svc.api.v1 import ca_pb2
 
 
 def test_every_rpc_has_a_retry_decision_and_unavailable_is_retried() -> None:

@@ -19,9 +19,9 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from sectigo.ca.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2_grpc
 from sectigo_client import CertificateAuthorityClient, ResourceExhausted, Unavailable
-from sectigo_svc.api.v1 import ca_pb2 as pb
-from sectigo_svc.api.v1 import ca_pb2_grpc
 from sectigo_svc.devcerts import DevCerts
 from sectigo_svc.domain import errors
 from sectigo_svc.rpc.admission import Admission, Limits

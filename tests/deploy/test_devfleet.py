@@ -12,8 +12,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
-from sectigo_svc.api.v1 import ca_pb2_grpc
+from sectigo.ca.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2_grpc
 from sectigo_svc.config import ServiceConfig
 from sectigo_svc.devcerts import DevCerts
 from sectigo_svc.devfleet import (

@@ -40,6 +40,23 @@ def test_wheels_are_built_first_and_the_final_stages_have_no_build_tools(
     assert copies == ["--from=build /wheels /wheels"], "runtime copies only the built wheels"
 
 
+def test_the_client_distribution_is_built_before_the_server_that_needs_it(
+    stages: dict[str, Stage],
+) -> None:
+    builds = [
+        command.strip()
+        for run in stages["build"].all("RUN")
+        for command in run.split("&&")
+        if "pip wheel" in command
+    ]
+    assert len(builds) == 2, builds
+    client, server = builds
+    assert client.endswith(" ./clients") and "--no-deps" in client
+    assert server.endswith(" .") and "--find-links /wheels" in server
+    installs = " ".join(stages["runtime"].all("RUN"))
+    assert "--find-links=/wheels sectigo-svc" in installs
+
+
 def test_both_images_run_as_a_non_root_user(stages: dict[str, Stage]) -> None:
     assert any("useradd" in run and "10001" in run for run in stages["runtime"].all("RUN"))
     for name in ("emulator", "service"):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.devcerts import DevCerts
 from tests.conftest import EmulatorFactory
 from tests.deploy.dockerfile import parse

@@ -30,7 +30,7 @@ import grpc
 import pytest
 import requests
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.reliability.topology import TOPOLOGIES, Calls, Topology
 from tests.service.helpers import (
     HTTP_TIMEOUT,

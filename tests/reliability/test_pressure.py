@@ -10,7 +10,7 @@ from typing import Any, cast
 import grpc
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.reliability.lab import (
     KEY_MODES,

@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.reliability.lab import (
     Backstage,

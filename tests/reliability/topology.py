@@ -17,7 +17,7 @@ from typing import Protocol
 
 import grpc
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.conftest import Service
 from tests.service.helpers import Stub, Upstream
 

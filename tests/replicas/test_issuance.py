@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.fleet import Fleet
 from tests.reliability.lab import Backstage

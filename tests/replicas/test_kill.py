@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.fleet import Fleet
 from tests.reliability.lab import Backstage
 from tests.replicas.conftest import FleetFactory

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.replicas.conftest import FleetFactory
 from tests.service.helpers import PROCESSING, READY, WAIT, server_key_request

@@ -13,8 +13,8 @@ import grpc
 import pytest
 import structlog
 
+from sectigo.ca.v1 import ca_pb2_grpc
 from sectigo_svc import logs
-from sectigo_svc.api.v1 import ca_pb2_grpc
 from sectigo_svc.app import Application
 from sectigo_svc.config import ServiceConfig
 from sectigo_svc.devcerts import DevCerts, make_dev_certs

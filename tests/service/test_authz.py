@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
-from sectigo_svc.api.v1 import ca_pb2_grpc
+from sectigo.ca.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2_grpc
 from tests.service.conftest import Service, ServiceFactory
 from tests.service.helpers import (
     ADMIN,

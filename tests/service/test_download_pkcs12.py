@@ -11,7 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.conftest import Service
 from tests.service.helpers import (
     ADMIN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import READY, download, poll, server_key_request, wait_for
 

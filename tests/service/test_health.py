@@ -10,8 +10,8 @@ import json
 import pytest
 import requests
 
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc import app as application
-from sectigo_svc.api.v1 import ca_pb2 as pb
 from sectigo_svc.sectigo.credentials import Credentials
 from sectigo_svc.store.base import StoreError
 from tests.conftest import EmulatorFactory

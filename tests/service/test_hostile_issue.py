@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.devcerts import DevCerts
 from tests.service.conftest import Service
 from tests.service.helpers import Failure

@@ -13,7 +13,7 @@ import grpc
 import pytest
 import responses
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.conftest import Service
 from tests.service.helpers import failure
 from tests.service.hostile_inputs import TIMEOUT, build_csr

@@ -11,7 +11,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.devcerts import DevCerts
 from sectigo_svc.rpc.server import SERVICE_NAME
 from tests.service.conftest import Service

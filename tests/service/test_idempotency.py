@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.conftest import Service
 from tests.service.helpers import (
     ADMIN,

@@ -3,7 +3,7 @@ the account reads (authorities, licences, profiles) as Sectigo reports them."""
 
 from __future__ import annotations
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.service.conftest import Service, ServiceFactory
 from tests.service.helpers import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import (
     PASSWORD,

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.sealing import load_or_create_key
 from tests.conftest import EmulatorFactory
 from tests.postgres_cluster import Cluster

@@ -8,8 +8,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
-from sectigo_svc.api.v1 import ca_pb2_grpc
+from sectigo.ca.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2_grpc
 from sectigo_svc.devcerts import DevCerts
 from tests.conftest import EmulatorFactory
 from tests.service.conftest import ServiceFactory

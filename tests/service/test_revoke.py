@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 from cryptography import x509
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.service.conftest import Service, ServiceFactory
 from tests.service.helpers import (

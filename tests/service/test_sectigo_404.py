@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grpc
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import failure
 

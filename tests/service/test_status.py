@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.service.conftest import Service, ServiceFactory
 from tests.service.helpers import (

@@ -10,7 +10,7 @@ from typing import cast
 import grpc
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.config import ConfigError
 from sectigo_svc.devcerts import DevCerts
 from sectigo_svc.domain.errors import Unavailable

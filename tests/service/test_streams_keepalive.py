@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
-from sectigo_svc.api.v1 import ca_pb2_grpc
+from sectigo.ca.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2_grpc
 from tests.conftest import EmulatorFactory
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import PROCESSING, READY, server_key_request, wait_for

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.rpc.server import SERVICE_NAME
 from sectigo_svc.rpc.undecodable import WHOLE_REQUEST, Undecodable, locate
 from tests.service.conftest import Service, ServiceFactory

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import cast
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.service.conftest import Service
 from tests.service.helpers import (
     Failure,

@@ -7,7 +7,7 @@ from typing import cast
 
 import grpc
 
-from sectigo_svc.api.v1 import ca_pb2 as pb
+from sectigo.ca.v1 import ca_pb2 as pb
 from tests.conftest import EmulatorFactory
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import (

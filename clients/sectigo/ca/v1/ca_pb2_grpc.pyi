@@ -8,11 +8,16 @@ Issuance is asynchronous and idempotent: IssueCertificate records the request un
 request_id and returns at once; the service drives the Sectigo batch to completion in the
 background, and callers follow it with GetCertificateRequest or WatchCertificateRequest, then
 fetch the result with DownloadCertificate.
+
+Compatibility: within v1 every change is additive and raises the minor version stated in
+clients/sectigo/ca/v1/__init__.py (MINOR), which clients send in the sectigo-ca-api-version
+header. Field numbers are never renumbered or reused; unknown fields are ignored. An
+incompatible change is a new package, sectigo.ca.v2, served beside this one (docs/client.md).
 """
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from sectigo_svc.api.v1 import ca_pb2 as _ca_pb2
+from sectigo.ca.v1 import ca_pb2 as _ca_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

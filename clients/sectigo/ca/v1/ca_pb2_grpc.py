@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from sectigo_svc.api.v1 import ca_pb2 as sectigo__svc_dot_api_dot_v1_dot_ca__pb2
+from sectigo.ca.v1 import ca_pb2 as sectigo_dot_ca_dot_v1_dot_ca__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in sectigo_svc/api/v1/ca_pb2_grpc.py depends on'
+        + ' but the generated code in sectigo/ca/v1/ca_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -38,58 +38,58 @@ class CertificateAuthorityStub:
         """
         self.IssueCertificate = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/IssueCertificate',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.IssueCertificateRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.IssueCertificateRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
                 _registered_method=True)
         self.GetCertificateRequest = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/GetCertificateRequest',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetCertificateRequestRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.GetCertificateRequestRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
                 _registered_method=True)
         self.ListCertificateRequests = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/ListCertificateRequests',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListCertificateRequestsRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListCertificateRequestsResponse.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListCertificateRequestsRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListCertificateRequestsResponse.FromString,
                 _registered_method=True)
         self.WatchCertificateRequest = channel.unary_stream(
                 '/sectigo.ca.v1.CertificateAuthority/WatchCertificateRequest',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.WatchCertificateRequestRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.WatchCertificateRequestRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
                 _registered_method=True)
         self.DownloadCertificate = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/DownloadCertificate',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.DownloadCertificateRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.DownloadCertificateResponse.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.DownloadCertificateRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.DownloadCertificateResponse.FromString,
                 _registered_method=True)
         self.FindCertificates = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/FindCertificates',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.FindCertificatesRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.FindCertificatesResponse.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.FindCertificatesRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.FindCertificatesResponse.FromString,
                 _registered_method=True)
         self.RevokeCertificate = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/RevokeCertificate',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.RevokeCertificateRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.RevokeCertificateResponse.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.RevokeCertificateRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.RevokeCertificateResponse.FromString,
                 _registered_method=True)
         self.ListAuthorities = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/ListAuthorities',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListAuthoritiesRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListAuthoritiesResponse.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListAuthoritiesRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListAuthoritiesResponse.FromString,
                 _registered_method=True)
         self.GetLicenses = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/GetLicenses',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetLicensesRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.Licenses.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.GetLicensesRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.Licenses.FromString,
                 _registered_method=True)
         self.ListProfiles = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/ListProfiles',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListProfilesRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListProfilesResponse.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListProfilesRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListProfilesResponse.FromString,
                 _registered_method=True)
         self.GetProfile = channel.unary_unary(
                 '/sectigo.ca.v1.CertificateAuthority/GetProfile',
-                request_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetProfileRequest.SerializeToString,
-                response_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.Profile.FromString,
+                request_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.GetProfileRequest.SerializeToString,
+                response_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.Profile.FromString,
                 _registered_method=True)
 
 
@@ -186,58 +186,58 @@ def add_CertificateAuthorityServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'IssueCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueCertificate,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.IssueCertificateRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.IssueCertificateRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.SerializeToString,
             ),
             'GetCertificateRequest': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCertificateRequest,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetCertificateRequestRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.GetCertificateRequestRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.SerializeToString,
             ),
             'ListCertificateRequests': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCertificateRequests,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListCertificateRequestsRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListCertificateRequestsResponse.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListCertificateRequestsRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListCertificateRequestsResponse.SerializeToString,
             ),
             'WatchCertificateRequest': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCertificateRequest,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.WatchCertificateRequestRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.WatchCertificateRequestRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.SerializeToString,
             ),
             'DownloadCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.DownloadCertificate,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.DownloadCertificateRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.DownloadCertificateResponse.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.DownloadCertificateRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.DownloadCertificateResponse.SerializeToString,
             ),
             'FindCertificates': grpc.unary_unary_rpc_method_handler(
                     servicer.FindCertificates,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.FindCertificatesRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.FindCertificatesResponse.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.FindCertificatesRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.FindCertificatesResponse.SerializeToString,
             ),
             'RevokeCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeCertificate,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.RevokeCertificateRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.RevokeCertificateResponse.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.RevokeCertificateRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.RevokeCertificateResponse.SerializeToString,
             ),
             'ListAuthorities': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuthorities,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListAuthoritiesRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListAuthoritiesResponse.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListAuthoritiesRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListAuthoritiesResponse.SerializeToString,
             ),
             'GetLicenses': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLicenses,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetLicensesRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.Licenses.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.GetLicensesRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.Licenses.SerializeToString,
             ),
             'ListProfiles': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProfiles,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListProfilesRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListProfilesResponse.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListProfilesRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.ListProfilesResponse.SerializeToString,
             ),
             'GetProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProfile,
-                    request_deserializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetProfileRequest.FromString,
-                    response_serializer=sectigo__svc_dot_api_dot_v1_dot_ca__pb2.Profile.SerializeToString,
+                    request_deserializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.GetProfileRequest.FromString,
+                    response_serializer=sectigo_dot_ca_dot_v1_dot_ca__pb2.Profile.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,8 +267,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/IssueCertificate',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.IssueCertificateRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.IssueCertificateRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
             options,
             channel_credentials,
             insecure,
@@ -294,8 +294,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/GetCertificateRequest',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetCertificateRequestRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.GetCertificateRequestRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
             options,
             channel_credentials,
             insecure,
@@ -321,8 +321,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/ListCertificateRequests',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListCertificateRequestsRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListCertificateRequestsResponse.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.ListCertificateRequestsRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.ListCertificateRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -348,8 +348,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/WatchCertificateRequest',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.WatchCertificateRequestRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.WatchCertificateRequestRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.CertificateRequest.FromString,
             options,
             channel_credentials,
             insecure,
@@ -375,8 +375,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/DownloadCertificate',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.DownloadCertificateRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.DownloadCertificateResponse.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.DownloadCertificateRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.DownloadCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -402,8 +402,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/FindCertificates',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.FindCertificatesRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.FindCertificatesResponse.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.FindCertificatesRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.FindCertificatesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -429,8 +429,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/RevokeCertificate',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.RevokeCertificateRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.RevokeCertificateResponse.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.RevokeCertificateRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.RevokeCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -456,8 +456,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/ListAuthorities',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListAuthoritiesRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListAuthoritiesResponse.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.ListAuthoritiesRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.ListAuthoritiesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -483,8 +483,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/GetLicenses',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetLicensesRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.Licenses.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.GetLicensesRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.Licenses.FromString,
             options,
             channel_credentials,
             insecure,
@@ -510,8 +510,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/ListProfiles',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListProfilesRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.ListProfilesResponse.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.ListProfilesRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.ListProfilesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -537,8 +537,8 @@ class CertificateAuthority:
             request,
             target,
             '/sectigo.ca.v1.CertificateAuthority/GetProfile',
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.GetProfileRequest.SerializeToString,
-            sectigo__svc_dot_api_dot_v1_dot_ca__pb2.Profile.FromString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.GetProfileRequest.SerializeToString,
+            sectigo_dot_ca_dot_v1_dot_ca__pb2.Profile.FromString,
             options,
             channel_credentials,
             insecure,

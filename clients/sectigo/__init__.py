@@ -1,0 +1,1 @@
+"""Generated code of the sectigo-svc APIs, one subpackage per API and major version."""
