@@ -46,10 +46,11 @@ from sectigo_svc.devstack import (
     EMULATOR_PASSWORD,
     EMULATOR_USERNAME,
     SERVICE,
+    dev_emulator,
     grpcurl_flags,
     loopback_settings,
 )
-from sectigo_svc.emulator import Emulator, EmulatorConfig
+from sectigo_svc.emulator import Emulator
 from sectigo_svc.healthcheck import probe
 from sectigo_svc.sealing import load_or_create_key
 
@@ -384,16 +385,7 @@ def start_fleet(
     )
     cluster = Cluster(state / "postgres")
     cluster.start()
-    emulator = Emulator(
-        EmulatorConfig(
-            port=emulator_port,
-            management_port=management_port,
-            state_dir=state / "emulator",
-            username=EMULATOR_USERNAME,
-            password=EMULATOR_PASSWORD,
-            issue_delay=issue_delay,
-        )
-    )
+    emulator = dev_emulator(state, emulator_port, management_port, issue_delay)
     try:
         emulator.start()
     except BaseException:

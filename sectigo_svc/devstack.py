@@ -48,11 +48,11 @@ def loopback_settings(pki: DevCerts, state_dir: Path, endpoint: str) -> dict[str
     }
 
 
-def start_dev_stack(
-    state: Path, listen: str, emulator_port: int, management_port: int, issue_delay: float
-) -> DevStack:
-    pki = make_dev_certs(state / "pki")
-    emulator = Emulator(
+def dev_emulator(
+    state: Path, emulator_port: int, management_port: int, issue_delay: float
+) -> Emulator:
+    """The development emulator (not started): the test account, its ledger in ``state``."""
+    return Emulator(
         EmulatorConfig(
             port=emulator_port,
             management_port=management_port,
@@ -62,6 +62,13 @@ def start_dev_stack(
             issue_delay=issue_delay,
         )
     )
+
+
+def start_dev_stack(
+    state: Path, listen: str, emulator_port: int, management_port: int, issue_delay: float
+) -> DevStack:
+    pki = make_dev_certs(state / "pki")
+    emulator = dev_emulator(state, emulator_port, management_port, issue_delay)
     emulator.start()
     config = ServiceConfig.load(
         overrides=loopback_settings(pki, state / "service", emulator.api_url)
