@@ -20,10 +20,12 @@ PROTOC = PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -Ipro
 
 install: $(STAMP)
 
-# The tests call the real openssl binary and start a throwaway PostgreSQL cluster (tests/store);
-# install them when a bare machine lacks them.
+# The tests call the real openssl binary, start a throwaway PostgreSQL cluster (tests/store) and
+# run a replica under libfaketime (tests/replicas); install them when a bare machine lacks them.
 system-deps:
 	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+	@ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq faketime; }
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq postgresql; }
 

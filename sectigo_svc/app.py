@@ -18,6 +18,7 @@ from sectigo_svc.domain.models import CertificateRequest, RequestState, Subject
 from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.orders import order_params
 from sectigo_svc.domain.service import CertificateService, IssuanceSettings
+from sectigo_svc.domain.store_clock import StoreClock
 from sectigo_svc.domain.tracker import Tracker, TrackerSettings
 from sectigo_svc.metrics import Metrics, MetricsEndpoint
 from sectigo_svc.rpc.admission import Admission
@@ -110,6 +111,7 @@ class Application:
             state=config.subject_state,
             country=config.subject_country,
         )
+        self.clock = StoreClock(self.store, config.max_clock_skew, self.metrics.clock_offset)
         self.tracker = Tracker(
             self.store,
             self.sectigo,
@@ -123,9 +125,12 @@ class Application:
                 step_timeout=config.sectigo_timeout * 2,
                 quarantine=config.quarantine,
                 lease_seconds=config.lease_seconds,
+                max_failed_orders=config.max_failed_orders,
             ),
             self.catalog.forget_authorities,
+            self.clock,
             on_duplicate=self.metrics.duplicate_batches,
+            on_adopt=self.metrics.batch_adopted,
         )
         self.service = CertificateService(
             self.store,
@@ -139,6 +144,8 @@ class Application:
                 watch_reread=config.watch_reread_seconds,
             ),
             wake=self.tracker.wake,
+            clock=self.clock.now,
+            derive_secret=sealer.derive,
         )
         self._admission = Admission(config.limits, SECTIGO_METHODS)
         try:

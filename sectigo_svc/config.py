@@ -77,6 +77,11 @@ class ServiceConfig:
         "seconds a replica's claim on a request's tracking lasts unless renewed; another replica "
         "takes an unrenewed request over after this",
     )
+    max_clock_skew: float = setting(
+        5.0,
+        "seconds this replica's clock may differ from the database's before it logs the skew, "
+        "reports it (sectigo_svc_clock_offset_seconds) and takes no other replica's work over",
+    )
     watch_reread_seconds: float = setting(
         1.0,
         "seconds between re-reads of a watched request's history, in case a change "
@@ -113,6 +118,11 @@ class ServiceConfig:
         600.0,
         "seconds an order whose outcome is unknown is only looked up by batch name before it may "
         "be sent again (in doubt); must exceed sectigo_timeout plus Sectigo's processing lag",
+    )
+    max_failed_orders: int = setting(
+        3,
+        "orders Sectigo may answer with the same 5xx, while lookups show no batch, before the "
+        "request FAILS with Sectigo's message",
     )
     login_backoff_initial: float = setting(
         5.0, "seconds before the first new login after Sectigo rejected the credentials"
@@ -230,6 +240,8 @@ class ServiceConfig:
             "sectigo_check_interval",
             "lease_seconds",
             "watch_reread_seconds",
+            "max_clock_skew",
+            "max_failed_orders",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_env(name)}: must be positive")

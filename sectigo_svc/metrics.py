@@ -104,6 +104,18 @@ class Metrics:
             "surplus Sectigo batches found under the batch name of a request that uses another",
             registry=self.registry,
         )
+        self.adopted = Counter(
+            "sectigo_svc_batches_adopted",
+            "batches a lookup by name found before an order was sent, by the request's send "
+            "state then (never: the store had no record of a send, e.g. after a restore)",
+            ["phase"],
+            registry=self.registry,
+        )
+        self.offset = Gauge(
+            "sectigo_svc_clock_offset_seconds",
+            "the store's clock minus this replica's wall clock, as last measured",
+            registry=self.registry,
+        )
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpcs.labels(method, code).inc()
@@ -127,6 +139,12 @@ class Metrics:
 
     def tokens_renewed(self, how: str) -> None:
         self.token_renewals.labels(how).inc()
+
+    def batch_adopted(self, phase: str) -> None:
+        self.adopted.labels(phase).inc()
+
+    def clock_offset(self, seconds: float) -> None:
+        self.offset.set(seconds)
 
     def duplicate_batches(self, surplus: int) -> None:
         """``surplus`` batches were found under a request's name beside the one it uses."""

@@ -13,7 +13,9 @@ import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = b"s1"
 _NONCE_BYTES = 12
@@ -31,6 +33,17 @@ class Sealer:
         if len(key) != KEY_BYTES:
             raise SealingError(f"the data key must be {KEY_BYTES} bytes, not {len(key)}")
         self._aead = AESGCM(key)
+        # A key of its own for derived secrets, so they reveal nothing of the sealing key.
+        self._derivation_key = HKDF(
+            hashes.SHA256(), 32, salt=None, info=b"sectigo-svc derived secrets"
+        ).derive(key)
+
+    def derive(self, context: str) -> bytes:
+        """32 bytes that only the data key can produce for ``context``, the same every time:
+        a secret that survives the loss of a store, since every copy keeps the data key."""
+        mac = hmac.HMAC(self._derivation_key, hashes.SHA256())
+        mac.update(context.encode())
+        return mac.finalize()
 
     def __repr__(self) -> str:
         return "Sealer(<data key hidden>)"

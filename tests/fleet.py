@@ -24,14 +24,14 @@ The API (kept stable; other suites build on it):
   ``replica(name)``, ``others(replica)``, ``alive()``, ``sectigo`` (the emulator's
   :class:`~tests.service.helpers.EmulatorApi`), ``database_url``, ``key_file``,
   ``lease_of(request_id, owner=None) -> Lease``, ``holder_of(request_id, owner=None) ->
-  Replica | None``, ``add(name=None) -> Replica`` (one more process on the same database),
-  ``stop()``.
+  Replica | None``, ``add(name=None, ready=True, env=None, **settings) -> Replica`` (one more
+  process on the same database, with extra environment and settings of its own), ``stop()``.
 - :class:`Replica`: ``name``, ``process`` (the ``Popen``), ``logs``
   (:class:`~tests.service.helpers.LogLines` of its stderr, JSON lines), ``port``, ``target``,
   ``channel`` and ``stub`` (mutual TLS as ``registration``), ``channel_as(client)``,
   ``holder`` (its lease holder string, from its start-up line), ``health()``,
   ``wait_serving()``, ``kill()`` (SIGKILL and reap), ``terminate()`` (SIGTERM and reap),
-  ``alive``.
+  ``pause()`` (SIGSTOP), ``resume()`` (SIGCONT), ``alive``.
 
 Lease facts come straight from the ``requests`` table (psycopg), not through the service.
 """
@@ -147,6 +147,14 @@ class Replica:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process is frozen, as in a long pause (its leases lapse meanwhile)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: the frozen process carries on where it stopped."""
+        self.process.send_signal(signal.SIGCONT)
+
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM (a graceful stop that releases leases); killed if it takes over ``timeout``."""
         if self.alive:
@@ -219,9 +227,16 @@ class Fleet:
         name = self.lease_of(request_id, owner).replica_name
         return next((r for r in self.replicas if r.name == name), None)
 
-    def add(self, name: str | None = None, ready: bool = True) -> Replica:
-        """Start one more replica on the same database, emulator and data key."""
-        replica = _launch(self, name or f"replica-{len(self.replicas)}")
+    def add(
+        self,
+        name: str | None = None,
+        ready: bool = True,
+        env: Mapping[str, str] | None = None,
+        **settings: Setting,
+    ) -> Replica:
+        """Start one more replica on the same database, emulator and data key; ``env`` and
+        ``settings`` add to (or override) the fleet's for this replica alone."""
+        replica = _launch(self, name or f"replica-{len(self.replicas)}", env or {}, settings)
         self.replicas.append(replica)
         replica._listened()
         if ready:
@@ -234,7 +249,12 @@ class Fleet:
             replica.close()
 
 
-def _launch(fleet: Fleet, name: str) -> Replica:
+def _launch(
+    fleet: Fleet,
+    name: str,
+    env: Mapping[str, str] | None = None,
+    settings: Mapping[str, Setting] | None = None,
+) -> Replica:
     directory = fleet.directory / name
     directory.mkdir(parents=True, exist_ok=True)
     config = serve_config(
@@ -245,14 +265,14 @@ def _launch(fleet: Fleet, name: str) -> Replica:
         database_url=fleet.database_url,
         data_key_file=fleet.key_file,
         replica_name=name,
-        **fleet.settings,
+        **{**fleet.settings, **(settings or {})},
     )
     process = subprocess.Popen(
         [SECTIGO_SVC, "serve", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **fleet.env},
+        env={**os.environ, **fleet.env, **(env or {})},
     )
     assert process.stderr is not None
     return Replica(name, process, LogLines(process.stderr), fleet.pki, directory)

@@ -5,6 +5,11 @@ third of that apart, and on each round also claims requests whose lease lapsed (
 died or lost the database) or that no one holds (a replica stopped and let them go). Locally a
 lease counts as held only until ``lease_seconds`` after the round that last renewed it began, so
 a replica cut off from the database stops stepping its requests before another may claim them.
+
+Each claim carries the request's lease epoch; the tracker writes under :meth:`LeaseKeeper.fence`,
+so a step that lost its lease unawares (a paused process) cannot write over the new holder's work.
+A replica whose clock is skewed from the store's (see :mod:`sectigo_svc.domain.store_clock`)
+takes nothing over until the skew ends.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from collections.abc import Callable
 
 import structlog
 
-from sectigo_svc.store.base import Claim, Key, RequestStore, StoreError
+from sectigo_svc.domain.store_clock import StoreClock
+from sectigo_svc.store.base import Claim, Fence, Key, RequestStore, StoreError
 
 
 class LeaseKeeper:
@@ -29,8 +35,10 @@ class LeaseKeeper:
         on_claimed: Callable[[list[Claim]], None],
         scan_limit: int = 500,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: StoreClock | None = None,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._ttl = lease_seconds
         self._on_claimed = on_claimed
         self._scan_limit = scan_limit
@@ -38,6 +46,7 @@ class LeaseKeeper:
         self._log = structlog.get_logger("sectigo_svc.leases")
         self._lock = threading.Lock()
         self._held: dict[Key, float] = {}
+        self._epochs: dict[Key, int] = {}
         self._tracked: set[Key] = set()  # keys claimed through this keeper and not dropped
         self._untracked: set[Key] = set()
         self._stopping = threading.Event()
@@ -45,6 +54,8 @@ class LeaseKeeper:
 
     def start(self) -> list[Claim]:
         """Claim what is free now and start renewing; returns the first claims."""
+        if self._clock is not None:
+            self._clock.measure()
         claims = self._scan()
         self._thread.start()
         return claims
@@ -64,30 +75,40 @@ class LeaseKeeper:
         with self._lock:
             return self._held.get(key, float("-inf")) > self._mono()
 
+    def fence(self, key: Key) -> Fence | None:
+        """The lease this replica writes ``key`` under (None: not claimed through this keeper)."""
+        with self._lock:
+            epoch = self._epochs.get(key)
+        return None if epoch is None else Fence(self._store.holder, epoch)
+
     def claim(self, key: Key) -> Claim | None:
         """Lease one request now; None when another replica holds it (or it is finished)."""
         began = self._mono()
         claims = self._store.claim([key])
-        with self._lock:
-            for claim in claims:
-                self._held[claim.key] = began + self._ttl
-                self._tracked.add(claim.key)
+        self._note(claims, began)
         return claims[0] if claims else None
 
     def drop(self, key: Key) -> None:
-        """Forget a finished request."""
+        """Forget a finished request (or one this replica lost)."""
         with self._lock:
             self._held.pop(key, None)
+            self._epochs.pop(key, None)
             self._tracked.discard(key)
 
     def _scan(self) -> list[Claim]:
+        if self._clock is not None and self._clock.skewed:
+            return []  # a skewed clock could misjudge another replica's quarantine
         began = self._mono()
         claims = self._store.claim(None, self._scan_limit)
+        self._note(claims, began)
+        return claims
+
+    def _note(self, claims: list[Claim], began: float) -> None:
         with self._lock:
             for claim in claims:
                 self._held[claim.key] = began + self._ttl
+                self._epochs[claim.key] = claim.epoch
                 self._tracked.add(claim.key)
-        return claims
 
     def _renew(self) -> list[Claim]:
         """Renew; returns leases this replica held two rounds running without tracking them
@@ -99,6 +120,7 @@ class LeaseKeeper:
             untracked = kept - self._tracked
             self._tracked &= kept
             self._held = dict.fromkeys(kept, began + self._ttl)
+            self._epochs = {key: e for key, e in self._epochs.items() if key in kept}
         orphans, self._untracked = untracked & self._untracked, untracked
         for owner, request_id in lost:
             self._log.debug("lease ended", owner=owner, request_id=request_id)
@@ -108,6 +130,8 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         while not self._stopping.wait(self._ttl / 3):
+            if self._clock is not None:
+                self._clock.measure()
             try:
                 claims = self._renew() + self._scan()
             except StoreError as exc:

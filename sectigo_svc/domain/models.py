@@ -121,6 +121,9 @@ class CertificateRequest:
     serial_number: str = ""
     not_before: dt.datetime | None = None
     not_after: dt.datetime | None = None
+    # Orders Sectigo answered with an error (5xx) while lookups showed no batch, and its message.
+    order_failures: int = 0
+    order_error: str = ""
 
     @property
     def key(self) -> tuple[str, str]:

@@ -129,8 +129,13 @@ class CertificateService:
         settings: IssuanceSettings,
         wake: Callable[[tuple[str, str]], None],
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        derive_secret: Callable[[str], bytes] | None = None,
     ) -> None:
+        """``derive_secret(context)``: a keyed, repeatable secret (the data key's); generated
+        PKCS#12 passwords come from it, so a request sent again after its store was lost (a
+        restore from an older backup) gets the password of the batch Sectigo already made."""
         self._store = store
+        self._derive_secret = derive_secret
         self._sectigo = sectigo
         self._catalog = catalog
         self._notifier = notifier
@@ -153,7 +158,7 @@ class CertificateService:
             self._check_key_algorithm(key_algorithm, authority.profile_id, deadline)
         password = given
         if spec.key_source is KeySource.SERVER:
-            password = given or self._new_password()
+            password = given or self._new_password(caller.identity, request_id)
             parameters = self._catalog.parameters(authority.profile_id, deadline)
             order_params(spec, password, parameters, self._settings.subject_defaults)
         now = self._clock()
@@ -236,9 +241,16 @@ class CertificateService:
             )
         return Issued(stored, False, stored_password)
 
-    def _new_password(self) -> str:
+    def _new_password(self, owner: str, request_id: str) -> str:
         length = self._settings.password_length
-        return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+        if self._derive_secret is None:
+            return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+        number = int.from_bytes(self._derive_secret(f"pkcs12-password\0{owner}\0{request_id}"))
+        letters = []
+        for _ in range(length):
+            number, index = divmod(number, len(_PASSWORD_ALPHABET))
+            letters.append(_PASSWORD_ALPHABET[index])
+        return "".join(letters)
 
     # Reading -------------------------------------------------------------------------------------
 

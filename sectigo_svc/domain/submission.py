@@ -5,9 +5,9 @@ request before, or when lookups by its batch name have shown, for a whole quaran
 the last send could have reached Sectigo, that the earlier send never became a batch. The states
 (:class:`~sectigo_svc.domain.models.SendState`, stored with the request):
 
-- ``NEVER``: nothing has left. The attempt is recorded (and synced) before the order is sent, so
-  the store proves it; only a store restored from a backup cannot, and there every request it held
-  starts in doubt. Right after a start, every unfinished request is still looked up once first.
+- ``NEVER``: nothing has left from this store. The attempt is recorded (and synced) before the
+  order is sent, so the store proves it; only a store restored from a backup cannot, and there
+  every request it held starts in doubt.
 - ``SENDING``: the attempt is recorded and the order is on its way. A step that finds this state
   was not the sender: the sender died (``kill -9``), so the outcome is unknown, as ``IN_DOUBT``.
 - ``IN_DOUBT``: the outcome is unknown (read timeout, reset after the body left, a 5xx, a crash, a
@@ -15,6 +15,15 @@ the last send could have reached Sectigo, that the earlier send never became a b
   restore); found: adopt that batch; window over and still absent: send again.
 - ``NOT_TAKEN``: the answer proved the order was not taken (429, a refused connection, a call the
   client held back); send again when allowed, after ``Retry-After`` for a 429.
+
+No order leaves without a lookup first: every step that would send looks the batch name up once
+(one list call per order) and adopts a batch it finds. So a store that lost the request's history
+(a restore from a backup taken before the request, a lost or recreated database, a pg_dump
+restore) never pays twice for a request the caller sends again. The residual risk is Sectigo's
+own visibility lag: a batch created moments before the lookup that Sectigo does not list yet.
+
+An order Sectigo keeps answering with the same 5xx while lookups show no batch is not retried for
+ever: after ``max_failed_orders`` such answers the request ends FAILED with Sectigo's message.
 
 What each Sectigo answer means is read from the one table in :mod:`sectigo_svc.sectigo.answers`.
 If two batches ever carry one request's name, one is used (the first that Sectigo did not refuse),
@@ -32,7 +41,6 @@ import structlog
 
 from sectigo_svc.domain.errors import DomainError, InvalidArgument
 from sectigo_svc.domain.models import CertificateRequest, KeySource, RequestState, SendState
-from sectigo_svc.domain.scheduler import Key
 from sectigo_svc.sectigo import endpoints
 from sectigo_svc.sectigo import errors as sectigo
 from sectigo_svc.sectigo.answers import Answer, classify
@@ -94,10 +102,14 @@ class Submitter:
         restored_at: dt.datetime | None,
         on_duplicate: Callable[[int], None],
         clock: Callable[[], dt.datetime],
+        max_failed_orders: int = 3,
+        on_adopt: Callable[[str], None] = lambda phase: None,
     ) -> None:
         """``save(request, **changes)`` writes a request (compare-and-set); ``quarantine`` is in
         seconds; ``restored_at`` is when the store was restored from a backup (None if never);
-        ``on_duplicate(n)`` counts ``n`` surplus batches found under one request's name."""
+        ``on_duplicate(n)`` counts ``n`` surplus batches found under one request's name;
+        ``on_adopt(phase)`` counts batches a lookup found before an order; ``clock`` is the
+        store's clock (shared by every replica)."""
         self._sectigo = sectigo_client
         self._save = save
         self._order_params = order_params
@@ -107,18 +119,10 @@ class Submitter:
         self._restored_at = restored_at
         self._on_duplicate = on_duplicate
         self._clock = clock
+        self._max_failed_orders = max_failed_orders
+        self._on_adopt = on_adopt
         self._log = structlog.get_logger("sectigo_svc.submission")
-        self._unverified: set[Key] = set()
         self._reported: set[int] = set()
-
-    def resume(self, keys: Iterable[Key]) -> None:
-        """Requests this process did not track until now (at start, or taken over from another
-        replica): each is looked up once before its next order."""
-        self._unverified.update(keys)
-
-    def forget(self, key: Key) -> None:
-        """The request is finished or tracked elsewhere now."""
-        self._unverified.discard(key)
 
     def phase(self, request: CertificateRequest) -> SendState:
         """The send state that holds at the start of a step (see the module docstring)."""
@@ -143,33 +147,46 @@ class Submitter:
         return request.last_send_at is None or request.last_send_at < restored
 
     def step(self, request: CertificateRequest, deadline: Deadline, expired: bool) -> Decision:
+        """Look the batch name up, then adopt, wait, finish or send: never send unlooked."""
         phase = self.phase(request)
-        must_look = phase is SendState.IN_DOUBT or request.key in self._unverified
-        if must_look:
-            try:
-                found = self.find(request, deadline)
-            except sectigo.SectigoError as exc:
-                if expired:
-                    return Finish(
-                        RequestState.FAILED,
-                        f"Sectigo could not be asked whether batch {request.batch_name} exists",
-                        gave_up=True,
-                    )
-                return Retry(
-                    f"Sectigo could not be asked for batch {request.batch_name}: {exc}",
-                    retry_after(exc),
+        try:
+            found = self.find(request, deadline)
+        except sectigo.SectigoError as exc:
+            if expired:
+                return Finish(
+                    RequestState.FAILED,
+                    f"Sectigo could not be asked whether batch {request.batch_name} exists",
+                    gave_up=True,
                 )
-            self._unverified.discard(request.key)
-            if found is not None:
-                return Adopt(found, "found")
-            if phase is SendState.IN_DOUBT:
-                ends = self.quarantine_ends(request)
-                if self._clock() < ends:
-                    return Retry(
-                        f"in doubt: the order's outcome is unknown and batch {request.batch_name} "
-                        f"is not at Sectigo yet; looking it up until {ends.isoformat()} before "
-                        "ordering again"
-                    )
+            return Retry(
+                f"Sectigo could not be asked for batch {request.batch_name}: {exc}",
+                retry_after(exc),
+            )
+        if found is not None:
+            self._on_adopt(phase.value.lower())
+            if phase is not SendState.IN_DOUBT:
+                self._log.warning(
+                    "batch found before ordering; adopted",
+                    owner=request.owner,
+                    request_id=request.request_id,
+                    batch_id=found.batch_id,
+                    send_state=phase.value,
+                )
+            return Adopt(found, "found")
+        if phase is SendState.IN_DOUBT:
+            ends = self.quarantine_ends(request)
+            if self._clock() < ends:
+                return Retry(
+                    f"in doubt: the order's outcome is unknown and batch {request.batch_name} "
+                    f"is not at Sectigo yet; looking it up until {ends.isoformat()} before "
+                    "ordering again"
+                )
+            if request.order_failures >= self._max_failed_orders:
+                return Finish(
+                    RequestState.FAILED,
+                    f"Sectigo failed the order {request.order_failures} times with the same "
+                    f"answer and created no batch: {request.order_error}",
+                )
         if expired:
             return Finish(
                 RequestState.FAILED, "the order was never accepted by Sectigo", gave_up=True
@@ -240,7 +257,14 @@ class Submitter:
             f"in doubt: the order's outcome is unknown ({type(exc).__name__}); batch "
             f"{request.batch_name} is looked up before anything is sent again"
         )
-        self._save(request, send_state=SendState.IN_DOUBT, reason=note)
+        failures, error = answered_failure(request, exc)
+        self._save(
+            request,
+            send_state=SendState.IN_DOUBT,
+            reason=note,
+            order_failures=failures,
+            order_error=error,
+        )
         self._log.warning(
             "order in doubt",
             owner=request.owner,
@@ -316,6 +340,19 @@ class Submitter:
             surplus_batch_ids=surplus,
             action="see docs/operations.md, 'Duplicate batches'",
         )
+
+
+def answered_failure(request: CertificateRequest, exc: sectigo.SectigoError) -> tuple[int, str]:
+    """The request's count of orders Sectigo answered with the same 5xx, and that answer: one
+    more when ``exc`` repeats the last, one when it is a new 5xx, none when Sectigo gave no
+    answer (a timeout or a lost connection proves nothing either way)."""
+    cause = exc.__cause__ if isinstance(exc, sectigo.OutcomeUnknown) else exc
+    if not isinstance(cause, sectigo.ServerError):
+        return 0, ""
+    error = f"HTTP {cause.status}: {cause.message}"
+    if error == request.order_error:
+        return request.order_failures + 1, error
+    return 1, error
 
 
 def retry_after(exc: BaseException) -> float | None:

@@ -16,7 +16,6 @@ replica that lost its lease unawares cannot record a second send over another's.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from sectigo_svc.domain.leases import LeaseKeeper
 from sectigo_svc.domain.models import CertificateRequest, IssuedCertificate, RequestState
 from sectigo_svc.domain.notifier import Notifier
 from sectigo_svc.domain.scheduler import Key, Scheduler
+from sectigo_svc.domain.store_clock import StoreClock
 from sectigo_svc.domain.submission import (
     REFUSED_STATES,
     Adopt,
@@ -42,7 +42,13 @@ from sectigo_svc.sectigo.batch_status import BatchStatus
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.deadline import Deadline
 from sectigo_svc.sectigo.models import BatchResponse
-from sectigo_svc.store.base import Claim, RequestStore, StoreError
+from sectigo_svc.store.base import (
+    Claim,
+    LeaseLost,
+    RequestStore,
+    StoreError,
+    TransitionRefused,
+)
 
 READY_STATES = frozenset({BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED})
 
@@ -59,6 +65,7 @@ class TrackerSettings:
     step_timeout: float = 60.0
     quarantine: float = 600.0
     lease_seconds: float = 30.0
+    max_failed_orders: int = 3
 
 
 class Tracker:
@@ -70,24 +77,26 @@ class Tracker:
         order_params: OrderParams,
         settings: TrackerSettings,
         out_of_licences: Callable[[], None],
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: StoreClock,
         on_duplicate: Callable[[int], None] = lambda surplus: None,
+        on_adopt: Callable[[str], None] = lambda phase: None,
     ) -> None:
         """``out_of_licences`` is called when Sectigo refuses an order for lack of licences, so
         that cached balances are dropped and new requests are refused at once; ``on_duplicate``
-        counts surplus batches found under one request's name."""
+        counts surplus batches found under one request's name; ``on_adopt(phase)`` counts
+        batches found by a lookup before an order (phase: the send state then)."""
         self._store = store
         self._sectigo = sectigo_client
         self._notifier = notifier
         self._settings = settings
-        self._clock = clock
+        self._clock = clock.now
         self._log = structlog.get_logger("sectigo_svc.tracker")
         self._jitter = random.Random()  # noqa: S311 - spreading polls, not cryptography
         self._checks: dict[Key, int] = {}
         # Finished requests sent more than once, to be looked up once more after the quarantine.
         self._late_checks: set[Key] = set()
         self._scheduler = Scheduler(self._step_safely, settings.workers, "tracker")
-        self._leases = LeaseKeeper(store, settings.lease_seconds, self._taken_over)
+        self._leases = LeaseKeeper(store, settings.lease_seconds, self._taken_over, clock=clock)
         self._submitter = Submitter(
             sectigo_client,
             self._save,
@@ -97,7 +106,9 @@ class Tracker:
             settings.quarantine,
             store.restored_at(),
             on_duplicate,
-            clock,
+            self._clock,
+            max_failed_orders=settings.max_failed_orders,
+            on_adopt=on_adopt,
         )
 
     def start(self) -> int:
@@ -116,9 +127,7 @@ class Tracker:
         self._leases.stop(release=finished)
 
     def _taken_over(self, claims: list[Claim]) -> None:
-        """Requests this replica now tracks that it did not create or track before: each is
-        looked up at Sectigo once before its next order."""
-        self._submitter.resume(claim.key for claim in claims)
+        """Requests this replica now tracks that it did not create or track before."""
         for claim in claims:
             self.wake(claim.key)
 
@@ -129,12 +138,27 @@ class Tracker:
     def _step_safely(self, key: Key) -> float | None:
         try:
             delay = self._step(key)
+        except LeaseLost as exc:
+            # Another replica holds the request now and carries on from what is stored.
+            self._log.warning(
+                "request lost to another replica; dropped",
+                owner=key[0],
+                request_id=key[1],
+                cause=str(exc),
+            )
+            self._leases.drop(key)
+            delay = None
+        except TransitionRefused as exc:
+            # A decision made on an older reading; the next step reads the request again.
+            self._log.warning(
+                "backward transition refused", owner=key[0], request_id=key[1], cause=str(exc)
+            )
+            delay = self._backoff(key)
         except Exception:
             self._log.exception("tracker step failed", owner=key[0], request_id=key[1])
             delay = self._backoff(key)
         if delay is None:
             self._checks.pop(key, None)
-            self._submitter.forget(key)
         return delay
 
     def _backoff(self, key: Key, at_least: float | None = None) -> float:
@@ -167,7 +191,7 @@ class Tracker:
         if request is None or request.state.terminal:
             self._leases.drop(key)
             return None
-        if not self._leases.holds(key):
+        if not self._leases.holds(key) or self._leases.fence(key) is None:
             try:
                 claim = self._leases.claim(key)
             except StoreError as exc:
@@ -177,8 +201,6 @@ class Tracker:
                 return self._backoff(key)
             if claim is None:
                 return None  # another replica tracks it
-            if claim.taken_over:
-                self._submitter.resume([key])
         age = (self._clock() - request.created_at).total_seconds()
         expired = age > self._settings.give_up_after
         deadline = Deadline.after(self._settings.step_timeout)
@@ -197,8 +219,13 @@ class Tracker:
 
     def _save(self, request: CertificateRequest, **changes: Any) -> CertificateRequest:
         certificate: IssuedCertificate | None = changes.pop("certificate", None)
+        fence = self._leases.fence(request.key)
+        if fence is None:  # the keeper saw the lease go while this step ran
+            raise LeaseLost(f"request {request.request_id} is no longer leased to this replica")
         updated = self._store.update(
-            dataclasses.replace(request, updated_at=self._clock(), **changes), certificate
+            dataclasses.replace(request, updated_at=self._clock(), **changes),
+            certificate,
+            fence=fence,
         )
         self._notifier.changed(updated.key, final=updated.state.terminal)
         return updated

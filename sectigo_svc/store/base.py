@@ -38,12 +38,27 @@ def holder_name(replica: str = "") -> str:
 
 
 @dataclass(frozen=True)
+class Fence:
+    """The lease a write is made under: its holder and the epoch of the claim that gave it.
+
+    Every claim that takes a lease this holder did not hold live bumps the request's epoch, so a
+    write carrying an older epoch comes from a step that lost the request (a paused or cut-off
+    replica) and is refused with :class:`LeaseLost`.
+    """
+
+    holder: str
+    epoch: int
+
+
+@dataclass(frozen=True)
 class Claim:
     """A request leased to this store's holder; ``taken_over``: another holder's lease had lapsed
-    (it may have died mid-step, so its outcome is unknown)."""
+    (it may have died mid-step, so its outcome is unknown). ``epoch`` fences this holder's writes
+    (see :class:`Fence`)."""
 
     key: Key
     taken_over: bool
+    epoch: int = 0
 
 
 class StoreError(Exception):
@@ -52,6 +67,37 @@ class StoreError(Exception):
 
 class StaleUpdate(StoreError):
     """Someone else changed the request since it was read; read it again and retry."""
+
+
+class LeaseLost(StoreError):
+    """The write carried a lease that is no longer current: another holder claimed the request
+    since (or it was released). The writer must drop the request and not retry."""
+
+
+class TransitionRefused(StoreError):
+    """The write would move a request's state backwards (for example READY to SUBMITTED); see
+    :mod:`sectigo_svc.domain.lifecycle`."""
+
+
+def refusal(
+    request: CertificateRequest, fence: Fence | None, stored: dict[str, object] | None
+) -> StoreError:
+    """Why a guarded write of ``request`` changed no row, from the row as stored now (None: gone).
+
+    A lost lease comes first (the writer must drop the request), then a concurrent change (read
+    again), then a backward transition.
+    """
+    who = f"request {request.request_id} of {request.owner}"
+    if stored is None:
+        return StaleUpdate(f"{who} is gone")
+    if fence is not None and (stored["lease_holder"], stored["lease_epoch"]) != (
+        fence.holder,
+        fence.epoch,
+    ):
+        return LeaseLost(f"{who} is leased to another replica now (epoch {stored['lease_epoch']})")
+    if stored["version"] != request.version:
+        return StaleUpdate(f"{who} changed concurrently")
+    return TransitionRefused(f"{who} is {stored['state']}; it cannot become {request.state.value}")
 
 
 @dataclass(frozen=True)
@@ -83,11 +129,16 @@ class RequestStore(Protocol):
     def pkcs12_password(self, owner: str, request_id: str) -> str | None: ...
 
     def update(
-        self, request: CertificateRequest, certificate: IssuedCertificate | None = None
+        self,
+        request: CertificateRequest,
+        certificate: IssuedCertificate | None = None,
+        fence: Fence | None = None,
     ) -> CertificateRequest:
         """Write ``request`` if its version is still current (else :class:`StaleUpdate`).
 
-        With ``certificate``, the certificate is stored in the same transaction.
+        With ``certificate``, the certificate is stored in the same transaction. With ``fence``,
+        only while that lease is the request's current one (else :class:`LeaseLost`). A state
+        that may not follow the stored one is refused (:class:`TransitionRefused`).
         """
         ...
 
@@ -115,6 +166,11 @@ class RequestStore(Protocol):
         self, owner: str | None = None, request_id: str | None = None
     ) -> list[AuditEntry]: ...
 
+    def now(self) -> dt.datetime:
+        """The store's clock: the database server's on PostgreSQL, which every replica shares;
+        this process's on SQLite, where one process owns the store."""
+        ...
+
     def restored_at(self) -> dt.datetime | None:
         """When this store was first opened after being restored from a backup, else None.
 
@@ -130,7 +186,8 @@ class RequestStore(Protocol):
     def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
         """Lease unfinished requests to :attr:`holder` for the lease time: those of ``keys``, or
         (None) up to ``limit`` that no one holds or whose lease lapsed, oldest first. Requests
-        already held are renewed and returned. Requests another holder holds are left out."""
+        already held are renewed and returned. Requests another holder holds are left out. A
+        claim of a lease not held live by :attr:`holder` bumps the request's lease epoch."""
         ...
 
     def renew(self) -> set[Key]:

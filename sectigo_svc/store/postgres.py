@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from sectigo_svc.domain.lifecycle import predecessors
 from sectigo_svc.domain.models import (
     AuditEntry,
     CertificateRequest,
@@ -40,12 +41,16 @@ from sectigo_svc.sealing import Sealer, SealingError
 from sectigo_svc.store.base import (
     ChangeCallback,
     Claim,
+    Fence,
     Key,
+    LeaseLost,
     ListQuery,
     Page,
     StaleUpdate,
     StoreError,
+    TransitionRefused,
     holder_name,
+    refusal,
 )
 from sectigo_svc.store.database_url import describe, password_in
 from sectigo_svc.store.rows import (
@@ -146,7 +151,7 @@ class PostgresStore:
         try:
             with self._pool.connection(timeout=wait) as connection, connection.transaction():
                 yield connection.cursor(row_factory=dict_row)
-        except StaleUpdate:
+        except (StaleUpdate, LeaseLost, TransitionRefused):
             raise
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._error("store operation failed on", exc) from None
@@ -187,6 +192,10 @@ class PostgresStore:
                 "is it the key this store was created with?"
             )
 
+    def now(self) -> dt.datetime:
+        rows = self._read("SELECT extract(epoch FROM clock_timestamp())::float8 AS now")
+        return dt.datetime.fromtimestamp(float(rows[0]["now"]), dt.UTC)
+
     def restored_at(self) -> dt.datetime | None:
         """When the store this one was copied from was restored from a backup (the mark
         ``copy-store`` carries over), else None. Restores of PostgreSQL itself (pg_dump) are not
@@ -204,6 +213,7 @@ class PostgresStore:
         values = request_values(request)
         values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
         values["lease_holder"] = self._holder
+        values["lease_epoch"] = 1
         insert = sql.SQL(
             "INSERT INTO requests ({}, lease_expires) VALUES ({}, {} + %s) ON CONFLICT DO NOTHING"
         ).format(
@@ -245,25 +255,35 @@ class PostgresStore:
         return self._sealed.open_password(owner, request_id, bytes(rows[0]["pkcs12_password"]))
 
     def update(
-        self, request: CertificateRequest, certificate: IssuedCertificate | None = None
+        self,
+        request: CertificateRequest,
+        certificate: IssuedCertificate | None = None,
+        fence: Fence | None = None,
     ) -> CertificateRequest:
         values = request_values(request)
         for fixed in ("owner", "request_id", "spec", "fingerprint", "batch_name", "created_at"):
             values.pop(fixed)
         values["version"] = request.version + 1
+        condition = "version = %s AND state = ANY(%s)"
+        params: tuple[Any, ...] = (request.version, list(predecessors(request.state)))
+        if fence is not None:
+            condition += " AND lease_holder = %s AND lease_epoch = %s"
+            params += (fence.holder, fence.epoch)
         statement = sql.SQL(
-            "UPDATE requests SET {} WHERE owner = %s AND request_id = %s AND version = %s"
+            "UPDATE requests SET {} WHERE owner = %s AND request_id = %s AND {}"
         ).format(
-            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in values)
+            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in values),
+            sql.SQL(condition),  # fixed clauses
         )
         with self._transaction() as db:
-            changed = db.execute(
-                statement, (*values.values(), *request.key, request.version)
-            ).rowcount
+            changed = db.execute(statement, (*values.values(), *request.key, *params)).rowcount
             if changed != 1:
-                raise StaleUpdate(
-                    f"request {request.request_id} of {request.owner} changed concurrently"
-                )
+                row = db.execute(
+                    "SELECT version, state, lease_holder, lease_epoch FROM requests "
+                    "WHERE owner = %s AND request_id = %s",
+                    request.key,
+                ).fetchone()
+                raise refusal(request, fence, dict(row) if row is not None else None)
             _remember(db, dataclasses.replace(request, version=request.version + 1))
             _announce(db, request)
             if certificate is not None:
@@ -364,13 +384,16 @@ class PostgresStore:
                 "ids": [k[1] for k in keys],
                 "limit": len(keys),
             }
+        # The epoch moves on unless this holder's own lease was still live: a fence for writes.
         statement = sql.SQL(
-            "WITH free AS (SELECT seq, lease_holder AS previous FROM requests "
+            "WITH free AS (SELECT seq, lease_holder AS previous, "
+            "(lease_holder = %(me)s AND lease_expires >= {now}) AS live FROM requests "
             "WHERE NOT (state = ANY(%(terminal)s)) AND {which} ORDER BY seq LIMIT %(limit)s "
             "{locking}) "
-            "UPDATE requests SET lease_holder = %(me)s, lease_expires = {now} + %(ttl)s "
+            "UPDATE requests SET lease_holder = %(me)s, lease_expires = {now} + %(ttl)s, "
+            "lease_epoch = requests.lease_epoch + CASE WHEN free.live THEN 0 ELSE 1 END "
             "FROM free WHERE requests.seq = free.seq "
-            "RETURNING requests.owner, requests.request_id, free.previous"
+            "RETURNING requests.owner, requests.request_id, free.previous, requests.lease_epoch"
         ).format(which=which, now=sql.SQL(_NOW), locking=sql.SQL(locking))
         params |= {"me": self._holder, "ttl": self._lease, "terminal": _TERMINAL}
         with self._transaction() as db:
@@ -379,6 +402,7 @@ class PostgresStore:
             Claim(
                 (row["owner"], row["request_id"]),
                 row["previous"] is not None and row["previous"] != self._holder,
+                int(row["lease_epoch"]),
             )
             for row in rows
         ]

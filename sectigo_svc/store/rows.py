@@ -25,7 +25,7 @@ CERTIFICATE_COLUMNS = "certificate_pem, chain_pem, pkcs12, private_key"
 REQUEST_COLUMNS = (
     "owner, request_id, spec, fingerprint, batch_name, state, created_at, updated_at, version, "
     "batch_id, sectigo_status, reason, submit_attempts, send_state, last_send_at, serial_number, "
-    "not_before, not_after, common_name"
+    "not_before, not_after, common_name, order_failures, order_error"
 )
 
 
@@ -87,6 +87,8 @@ def request_values(request: CertificateRequest) -> dict[str, Any]:
         "not_before": to_timestamp(request.not_before),
         "not_after": to_timestamp(request.not_after),
         "common_name": request.spec.common_name,
+        "order_failures": request.order_failures,
+        "order_error": request.order_error,
     }
 
 
@@ -113,6 +115,8 @@ def request_from_row(row: dict[str, Any]) -> CertificateRequest:
         serial_number=row["serial_number"],
         not_before=from_timestamp(row["not_before"]),
         not_after=from_timestamp(row["not_after"]),
+        order_failures=int(row.get("order_failures") or 0),
+        order_error=row.get("order_error") or "",
     )
 
 

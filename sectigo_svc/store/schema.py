@@ -79,6 +79,11 @@ MIGRATIONS: tuple[str, ...] = (
         written_at REAL NOT NULL
     );
     """,
+    """
+    ALTER TABLE requests ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN order_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN order_error TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
@@ -155,5 +160,10 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
         received_at DOUBLE PRECISION,
         written_at DOUBLE PRECISION NOT NULL
     );
+    """,
+    """
+    ALTER TABLE requests ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN order_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN order_error TEXT NOT NULL DEFAULT '';
     """,
 )

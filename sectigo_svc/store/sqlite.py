@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from sectigo_svc.domain.lifecycle import predecessors
 from sectigo_svc.domain.models import (
     AuditEntry,
     CertificateRequest,
@@ -35,12 +36,13 @@ from sectigo_svc.sealing import Sealer, SealingError
 from sectigo_svc.store.base import (
     ChangeCallback,
     Claim,
+    Fence,
     Key,
     ListQuery,
     Page,
-    StaleUpdate,
     StoreError,
     holder_name,
+    refusal,
 )
 from sectigo_svc.store.rows import (
     AUDIT_COLUMNS,
@@ -208,6 +210,9 @@ class SqliteStore:
             ).fetchone()
         return from_timestamp(row[0]) if row else None
 
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
     def restored_at(self) -> dt.datetime | None:
         return self._restored_at
 
@@ -222,6 +227,7 @@ class SqliteStore:
         values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
         values["lease_holder"] = self._holder
         values["lease_expires"] = time.time() + self._lease
+        values["lease_epoch"] = 1
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         with self._write() as db:
@@ -263,23 +269,35 @@ class SqliteStore:
         return self._sealed.open_password(owner, request_id, bytes(rows[0][0]))
 
     def update(
-        self, request: CertificateRequest, certificate: IssuedCertificate | None = None
+        self,
+        request: CertificateRequest,
+        certificate: IssuedCertificate | None = None,
+        fence: Fence | None = None,
     ) -> CertificateRequest:
         values = request_values(request)
         for fixed in ("owner", "request_id", "spec", "fingerprint", "batch_name", "created_at"):
             values.pop(fixed)
         values["version"] = request.version + 1
         assignments = ", ".join(f"{name} = ?" for name in values)
+        before = predecessors(request.state)
+        condition = f"version = ? AND state IN ({', '.join('?' for _ in before)})"
+        params: tuple[Any, ...] = (request.version, *before)
+        if fence is not None:
+            condition += " AND lease_holder = ? AND lease_epoch = ?"
+            params += (fence.holder, fence.epoch)
         with self._write() as db:
             changed = db.execute(
                 f"UPDATE requests SET {assignments} "  # noqa: S608 - fixed column names
-                "WHERE owner = ? AND request_id = ? AND version = ?",
-                (*values.values(), *request.key, request.version),
+                f"WHERE owner = ? AND request_id = ? AND {condition}",
+                (*values.values(), *request.key, *params),
             ).rowcount
             if changed != 1:
-                raise StaleUpdate(
-                    f"request {request.request_id} of {request.owner} changed concurrently"
-                )
+                row = db.execute(
+                    "SELECT version, state, lease_holder, lease_epoch FROM requests "
+                    "WHERE owner = ? AND request_id = ?",
+                    request.key,
+                ).fetchone()
+                raise refusal(request, fence, dict(row) if row is not None else None)
             self._remember(db, dataclasses.replace(request, version=request.version + 1))
             if certificate is not None:
                 db.execute(
@@ -357,10 +375,11 @@ class SqliteStore:
     def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
         marks = ", ".join("?" for _ in _TERMINAL)
         unfinished = f"state NOT IN ({marks})"
+        columns = "owner, request_id, lease_holder, lease_expires, lease_epoch"
         with self._write() as db:
             if keys is None:
                 rows = db.execute(
-                    f"SELECT owner, request_id, lease_holder FROM requests WHERE {unfinished} "  # noqa: S608
+                    f"SELECT {columns} FROM requests WHERE {unfinished} "  # noqa: S608
                     "AND lease_holder IS NOT ? ORDER BY seq LIMIT ?",
                     (*_TERMINAL, self._holder, limit),
                 ).fetchall()
@@ -369,21 +388,25 @@ class SqliteStore:
                     row
                     for key in keys
                     for row in db.execute(
-                        "SELECT owner, request_id, lease_holder FROM requests "  # noqa: S608
+                        f"SELECT {columns} FROM requests "  # noqa: S608
                         f"WHERE owner = ? AND request_id = ? AND {unfinished}",
                         (*key, *_TERMINAL),
                     ).fetchall()
                 ]
-            expires = time.time() + self._lease
+            now = time.time()
+            claims = []
             for row in rows:
+                live = row[2] == self._holder and (row[3] or 0) > now
+                epoch = int(row[4]) if live else int(row[4]) + 1
                 db.execute(
-                    "UPDATE requests SET lease_holder = ?, lease_expires = ? "
+                    "UPDATE requests SET lease_holder = ?, lease_expires = ?, lease_epoch = ? "
                     "WHERE owner = ? AND request_id = ?",
-                    (self._holder, expires, row[0], row[1]),
+                    (self._holder, now + self._lease, epoch, row[0], row[1]),
                 )
-        return [
-            Claim((row[0], row[1]), row[2] is not None and row[2] != self._holder) for row in rows
-        ]
+                claims.append(
+                    Claim((row[0], row[1]), row[2] is not None and row[2] != self._holder, epoch)
+                )
+        return claims
 
     def renew(self) -> set[Key]:
         marks = ", ".join("?" for _ in _TERMINAL)

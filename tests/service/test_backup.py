@@ -109,3 +109,44 @@ def test_a_restored_backup_adopts_what_the_original_ordered_after_it_was_taken(
         assert [b["batchId"] for b in sectigo.batches(batch_name)] == [done.batch_id]
     assert sectigo.batches_created() == 4
     assert sectigo.requests_to("create_batch") + sectigo.requests_to("upload_batch") == ordered
+
+
+def test_a_restore_that_lost_recent_work_adopts_the_batches_when_callers_send_again(
+    service_factory: ServiceFactory, emulator: Emulator, tmp_path: Path
+) -> None:
+    """Requests made after the backup are gone from the restored store; callers send them again
+    (same id, same body) and each is adopted from its batch at Sectigo, not ordered twice."""
+    live = tmp_path / "live"
+    original = service_factory(emulator=emulator, state=live)
+    sectigo = original.sectigo
+    stub = original.stub()
+    issue_ready(stub, server_key_request("before-backup", "before.example.com"))
+    config = serve_config(tmp_path / "service.toml", original.pki, live, emulator)
+    copy = tmp_path / "copy"
+    backed_up = CliRunner().invoke(main, ["backup", str(copy), "--config", str(config)])
+    assert backed_up.exit_code == 0, backed_up.output
+
+    csr = make_csr("after-csr.example.com", ["after-csr.example.com"])
+    after = {
+        "after-key": server_key_request("after-key", "after.example.com"),
+        "after-csr": csr_request("after-csr", csr.pem),
+    }
+    first = {rid: issue_ready(stub, request) for rid, request in after.items()}
+    first_ready = {rid: wait_for(stub, rid, [READY]) for rid in after}
+    assert sectigo.batches_created() == 3
+    original.stop()
+
+    restored = service_factory(emulator=emulator, state=copy)
+    again = restored.stub()
+    for rid, request in after.items():
+        reply = again.IssueCertificate(request, timeout=10)
+        assert reply.batch_name == first[rid].batch_name
+        done = wait_for(again, rid, [READY])
+        assert done.batch_id == first_ready[rid].batch_id
+        assert [b["batchId"] for b in sectigo.batches(reply.batch_name)] == [done.batch_id]
+        assert download(again, rid).serial_number == first_ready[rid].serial_number
+    assert sectigo.batches_created() == 3
+    adopted = restored.app.metrics.registry.get_sample_value(
+        "sectigo_svc_batches_adopted_total", {"phase": "never"}
+    )
+    assert adopted == 2
