@@ -126,9 +126,9 @@ def check_files(files: TlsFiles, now: dt.datetime | None = None) -> Serving:
     leaf = chain[0]
     if _spki(key.public_key()) != _spki(leaf.public_key()):
         raise TlsError(
-            f"{_setting('tls_key')}: {files.key} is not the private key of the certificate in "
-            f"{files.cert} ({_setting('tls_cert')}, {_describe(leaf)}); give the key the "
-            "certificate was issued for (`openssl x509 -noout -pubkey -in CERT` and "
+            f"{_setting('tls_key')}: {files.key} is not the private key of the certificate "
+            f"({_describe(leaf)}) in {files.cert}, set by {_setting('tls_cert')}; give the key "
+            "the certificate was issued for (`openssl x509 -noout -pubkey -in CERT` and "
             "`openssl pkey -pubout -in KEY` must print the same key)"
         )
     for position, certificate in enumerate(chain):
