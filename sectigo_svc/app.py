@@ -6,6 +6,7 @@ does, on port 0 against an emulator.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import structlog
@@ -29,10 +30,10 @@ from sectigo_svc.rpc.server import (
     SECTIGO_METHODS,
     SERVICE_NAME,
     Keepalive,
-    TlsFiles,
     build_server,
 )
 from sectigo_svc.rpc.servicer import CertificateAuthorityServicer
+from sectigo_svc.rpc.tls import TlsFiles, TlsWatcher
 from sectigo_svc.sealing import Sealer, load_or_create_key
 from sectigo_svc.sectigo.client import SectigoClient
 from sectigo_svc.sectigo.config import Environment, SectigoConfig
@@ -94,10 +95,16 @@ class Application:
             sectigo_config, credentials, observer=self.metrics, token_share=self._token_share
         )
         policy = Policy.load(config.policy_file) if config.policy_file else None
-        tls = None
+        # The TLS files are checked before anything is opened; a set that fails is a TlsError
+        # naming the setting. While serving, they are re-read when they change on disk.
+        self.tls: TlsWatcher | None = None
         if not config.insecure:
             assert config.tls_cert and config.tls_key and config.tls_client_ca
-            tls = TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca)
+            self.tls = TlsWatcher(
+                TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca),
+                dt.timedelta(days=config.tls_expiry_warning_days),
+            )
+            self.metrics.track_tls_expiry(self.tls.seconds_left)
         # The store comes last of what can fail: it holds the state directory's lock.
         self.store = _open_store(config, database_url, sealer)
         self.catalog = Catalog(self.sectigo, CATALOG_TTL)
@@ -162,7 +169,7 @@ class Application:
                     versions=ApiVersions(self.metrics.client_api_version),
                 ),
                 config.listen,
-                tls,
+                self.tls,
                 config.grpc_workers,
                 config.max_concurrent_rpcs,
                 probe_listen=config.health_listen,
@@ -223,6 +230,8 @@ class Application:
                 "serving PLAIN TEXT without client authentication: development only",
                 listen=self.address,
             )
+        if self.tls is not None:
+            self.tls.start()
         self.store.on_change(self.notifier.changed)
         resumed = self.tracker.start()
         if self.config.metrics_listen:
@@ -342,6 +351,8 @@ class Application:
             if thread.is_alive():
                 thread.join()
         self.tracker.stop()
+        if self.tls is not None:
+            self.tls.stop()
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.stop()
         self.sectigo.close()

@@ -50,6 +50,11 @@ class ServiceConfig:
     tls_client_ca: Path | None = setting(
         None, "CA bundle (PEM) that client certificates must chain to"
     )
+    tls_expiry_warning_days: float = setting(
+        14.0,
+        "days before the server certificate expires from which a warning is logged (at start, "
+        "on every reload of the TLS files, and hourly); 0: only once it has expired",
+    )
     insecure: bool = setting(
         False, "serve plain text without client authentication (development only; warns)"
     )
@@ -245,6 +250,8 @@ class ServiceConfig:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{_env(name)}: must be positive")
+        if self.tls_expiry_warning_days < 0:
+            raise ConfigError(f"{_env('tls_expiry_warning_days')}: must not be negative")
         if self.prestop_seconds < 0:
             raise ConfigError(f"{_env('prestop_seconds')}: must not be negative")
         if self.login_backoff_max < self.login_backoff_initial:

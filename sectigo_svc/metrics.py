@@ -165,6 +165,16 @@ class Metrics:
             )
         )
 
+    def track_tls_expiry(self, seconds_left: Callable[[], float]) -> None:
+        """The serving TLS certificate's time to expiry, read at scrape time."""
+        gauge = Gauge(
+            "sectigo_svc_tls_certificate_expiry_seconds",
+            "Seconds until the server's TLS certificate expires (negative once it has); follows "
+            "the certificate files as they are replaced",
+            registry=self.registry,
+        )
+        gauge.set_function(seconds_left)
+
     def serve(self, listen: str) -> MetricsEndpoint:
         """Serve ``/metrics`` on ``host:port`` (port 0 picks one) from a background thread."""
         host, _, port = listen.rpartition(":")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from sectigo.ca.v1 import ca_pb2, ca_pb2_grpc
 from sectigo_svc.authz import Role
 from sectigo_svc.rpc.interceptor import CallInterceptor
+from sectigo_svc.rpc.tls import TlsFiles, TlsWatcher
 
 LIVENESS = "liveness"
 SECTIGO = "sectigo"
@@ -72,21 +72,6 @@ class Keepalive:
         ]
 
 
-@dataclass(frozen=True)
-class TlsFiles:
-    cert: Path
-    key: Path
-    client_ca: Path
-
-    def credentials(self) -> grpc.ServerCredentials:
-        """Server credentials that require a client certificate chaining to ``client_ca``."""
-        return grpc.ssl_server_credentials(
-            [(self.key.read_bytes(), self.cert.read_bytes())],
-            root_certificates=self.client_ca.read_bytes(),
-            require_client_auth=True,
-        )
-
-
 @dataclass
 class Hosted:
     server: grpc.Server
@@ -127,13 +112,14 @@ def build_server(
     servicer: ca_pb2_grpc.CertificateAuthorityServicer,
     interceptor: CallInterceptor,
     listen: str,
-    tls: TlsFiles | None,
+    tls: TlsFiles | TlsWatcher | None,
     workers: int,
     max_concurrent_rpcs: int,
     probe_listen: str = "",
     keepalive: Keepalive = Keepalive(),
 ) -> Hosted:
-    """Bind (``tls`` None means plain text) and register everything; not started yet.
+    """Bind (``tls`` None means plain text; a :class:`TlsWatcher` follows the files on disk, a
+    :class:`TlsFiles` reads them once) and register everything; not started yet.
 
     ``probe_listen`` adds a plain-text port serving only the health service, sharing its state,
     for probes that cannot present a client certificate (Kubernetes gRPC probes, HEALTHCHECK).

@@ -31,9 +31,9 @@ from sectigo_svc.rpc.server import (
     SECTIGO_METHODS,
     SERVICE_NAME,
     Hosted,
-    TlsFiles,
     build_server,
 )
+from sectigo_svc.rpc.tls import TlsFiles
 from tests.client.conftest import Cli, ClientFactory, settings
 from tests.service.conftest import Service
 
