@@ -12,9 +12,10 @@ Settings come from PEM bytes, from files, or from the environment:
 Every channel retries UNAVAILABLE (the connection failed, or the service could not reach Sectigo)
 with exponential backoff for the RPCs in :data:`RETRIED_METHODS`, within each call's deadline.
 That is every RPC: reads are side-effect free, IssueCertificate is idempotent per request id, and
-RevokeCertificate is idempotent in the service (a request already REVOKED is returned as is, and a
-revocation whose outcome is unclear is settled by looking the serial up at Sectigo), so a retry
-never revokes anything twice or anything else.
+RevokeCertificate is idempotent in the service (a request already REVOKED, or ON_HOLD for a hold,
+is returned as is, and a revocation whose outcome is unclear is settled by looking the serial up at
+Sectigo), so a retry never revokes anything twice or anything else. A REMOVE_FROM_CRL retried after
+it took effect fails with FAILED_PRECONDITION (the request is READY again by then).
 
 A retry never comes sooner than the service asked: its failures carry ``grpc-retry-pushback-ms``,
 which gRPC obeys in place of its own backoff, and which forbids the retry when the wait would

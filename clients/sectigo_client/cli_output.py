@@ -29,7 +29,9 @@ from sectigo_client.models import (
     Licenses,
     Profile,
     ProfileSummary,
+    RequestState,
     Revocation,
+    RevocationReason,
     SavedFiles,
 )
 
@@ -136,11 +138,24 @@ def saved(value: SavedFiles) -> str:
         value.pkcs12_password,
     ]
     written = "\n".join(f"  {path}" for path in paths if path is not None)
-    return f"certificate {value.serial_number} written to {value.directory}:\n{written}"
+    head = f"certificate {value.serial_number} written to {value.directory}:\n{written}"
+    if value.state in _NOT_VALID:
+        head += f"\nwarning: the request is {value.state.name}: {_NOT_VALID[value.state]}"
+    return head
+
+
+_NOT_VALID = {
+    RequestState.ON_HOLD: "the certificate is on hold (on the CRL) until removed from the CRL",
+    RequestState.REVOKED: "the certificate is revoked",
+}
 
 
 def revocation(value: Revocation) -> str:
     owner = f" (request {value.record.request_id})" if value.record else ""
+    if value.reason is RevocationReason.CERTIFICATE_HOLD:
+        return f"put {value.serial_number} on hold{owner}"
+    if value.reason is RevocationReason.REMOVE_FROM_CRL:
+        return f"removed {value.serial_number} from the CRL{owner}"
     return f"revoked {value.serial_number}{owner}"
 
 

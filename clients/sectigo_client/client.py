@@ -250,9 +250,9 @@ class CertificateAuthorityClient:
         owner: str = "",
         on_change: Callable[[CertificateRecord], None] | None = None,
     ) -> CertificateRecord:
-        """Block until the request is terminal and return that record (READY, REJECTED, FAILED or
-        REVOKED: check ``state``). Raises :class:`~sectigo_client.errors.WaitTimeout` after
-        ``timeout`` seconds.
+        """Block until the request is terminal and return that record (READY, REJECTED, FAILED,
+        REVOKED or ON_HOLD: check ``state``). Raises
+        :class:`~sectigo_client.errors.WaitTimeout` after ``timeout`` seconds.
 
         Follows the Watch stream; if it breaks (the service restarts, a proxy drops it), falls
         back to polling Get every ``poll_interval`` seconds, riding out the service's downtime.
@@ -289,7 +289,8 @@ class CertificateAuthorityClient:
         owner: str = "",
         timeout: float | None = None,
     ) -> Certificate:
-        """The issued certificate of a READY (or REVOKED) request; FailedPrecondition before.
+        """The issued certificate of a READY (or ON_HOLD or REVOKED: see ``state``) request;
+        FailedPrecondition before.
         ``include_private_key``: the key of a server-key request (its owner only).
         ``include_sectigo_pkcs12``: also Sectigo's own PKCS#12 bytes in ``sectigo_pkcs12`` (its
         owner only; OpenSSL 3 opens them only with ``-legacy``). ``pkcs12`` is always the
@@ -370,8 +371,14 @@ class CertificateAuthorityClient:
     ) -> Revocation:
         """Revoke the certificate of a request, or by serial number (then ``profile_id``, 0 for
         the configured one). ``reason``: a member, an RFC 5280 code, or a name like
-        ``keyCompromise``. Safe to repeat: revoking twice returns the same outcome."""
-        code = convert.reason_number(RevocationReason.parse(reason))
+        ``keyCompromise``. Safe to repeat: revoking twice returns the same outcome.
+
+        ``CERTIFICATE_HOLD`` puts a READY certificate on hold (state ON_HOLD) and
+        ``REMOVE_FROM_CRL`` releases one on hold (READY again); the latter raises
+        FailedPrecondition for any certificate not on hold, so repeating a release that took
+        effect fails (the request is READY by then)."""
+        parsed = RevocationReason.parse(reason)
+        code = convert.reason_number(parsed)
         if request_id is not None and serial_number is None:
             message = pb.RevokeCertificateRequest(request_id=request_id, owner=owner, reason=code)
         elif serial_number is not None and request_id is None:
@@ -384,7 +391,7 @@ class CertificateAuthorityClient:
             self._stub.RevokeCertificate, "RevokeCertificate", message, timeout
         )
         record = convert.record(reply.request) if reply.HasField("request") else None
-        return Revocation(reply.serial_number, record)
+        return Revocation(reply.serial_number, record, parsed)
 
     def authorities(self, *, timeout: float | None = None) -> tuple[Authority, ...]:
         """The Sectigo authorities the account may issue through, with licence balances."""

@@ -102,6 +102,7 @@ def certificate(message: pb.DownloadCertificateResponse) -> Certificate:
         pkcs12_password=message.pkcs12_password,
         private_key_pem=message.private_key_pem,
         sectigo_pkcs12=message.sectigo_pkcs12,
+        state=state(message.state),
     )
 
 

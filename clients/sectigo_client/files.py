@@ -116,6 +116,7 @@ def save(directory: Path, certificate: Certificate, private_key_pem: str = "") -
         pkcs12_password=password_path if has_password else None,
         sectigo_pkcs12=original_path if certificate.sectigo_pkcs12 else None,
         serial_number=certificate.serial_number,
+        state=certificate.state,
     )
 
 

@@ -24,12 +24,17 @@ class RequestState(enum.Enum):
     REJECTED = "REJECTED"
     FAILED = "FAILED"
     REVOKED = "REVOKED"
+    # The certificate is on hold (revoked with CERTIFICATE_HOLD, until removed from the CRL).
+    ON_HOLD = "ON_HOLD"
 
     @property
     def terminal(self) -> bool:
-        """READY, REJECTED, FAILED and REVOKED never change again (REVOKED ends READY)."""
+        """READY, ON_HOLD, REJECTED, FAILED and REVOKED: the service has nothing left to do, and a
+        watch or wait ends there. Only a revocation moves READY and ON_HOLD on (hold, release,
+        REVOKED); REVOKED, REJECTED and FAILED never change again."""
         return self in (
             RequestState.READY,
+            RequestState.ON_HOLD,
             RequestState.REJECTED,
             RequestState.FAILED,
             RequestState.REVOKED,
@@ -149,6 +154,9 @@ class Certificate:
     pkcs12_password: str = field(default="", repr=False)
     private_key_pem: str = field(default="", repr=False)
     sectigo_pkcs12: bytes = field(default=b"", repr=False)
+    # The request's state: READY, or ON_HOLD or REVOKED for a certificate that is not valid now
+    # (UNSPECIFIED from a service older than API 1.1).
+    state: RequestState = RequestState.UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,7 @@ class SavedFiles:
     pkcs12_password: Path | None = None
     sectigo_pkcs12: Path | None = None
     serial_number: str = ""
+    state: RequestState = RequestState.UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -182,10 +191,12 @@ class FoundCertificate:
 
 @dataclass(frozen=True)
 class Revocation:
-    """What a revocation did: the serial number, and the request when revoked by request id."""
+    """What a revocation did: the serial number, the request when the service issued the
+    certificate, and the reason sent (CERTIFICATE_HOLD held it, REMOVE_FROM_CRL released it)."""
 
     serial_number: str
     record: CertificateRecord | None
+    reason: RevocationReason = RevocationReason.UNSPECIFIED
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,12 @@ __all__ = [
 
 
 class RequestState(StrEnum):
+    """Where a request is. Stored as text, so a new state needs no schema change.
+
+    ON_HOLD: the issued certificate is revoked with reason certificateHold; RevokeCertificate with
+    REMOVE_FROM_CRL returns it to READY, any other reason revokes it for good (REVOKED).
+    """
+
     PENDING = "PENDING"
     SUBMITTED = "SUBMITTED"
     PROCESSING = "PROCESSING"
@@ -34,14 +40,24 @@ class RequestState(StrEnum):
     REJECTED = "REJECTED"
     FAILED = "FAILED"
     REVOKED = "REVOKED"
+    ON_HOLD = "ON_HOLD"
 
     @property
     def terminal(self) -> bool:
+        """Settled: the tracker has no Sectigo batch work left for it (the store neither lists it
+        as active nor leases it) and a watch ends on it. Not the same as final: READY and
+        ON_HOLD still change, but only by RevokeCertificate."""
         return self in TERMINAL_STATES
 
 
 TERMINAL_STATES = frozenset(
-    {RequestState.READY, RequestState.REJECTED, RequestState.FAILED, RequestState.REVOKED}
+    {
+        RequestState.READY,
+        RequestState.ON_HOLD,
+        RequestState.REJECTED,
+        RequestState.FAILED,
+        RequestState.REVOKED,
+    }
 )
 
 

@@ -53,6 +53,8 @@ _MAX_CURSOR = 2**63 - 1  # SQLite's largest integer
 # How profiles may spell the key families a CSR's key is checked against.
 _ALGORITHM_FAMILIES = {"ECC": "EC", "ECDSA": "EC"}
 ALL_OWNERS = "*"
+# The states whose issued certificate DownloadCertificate hands out.
+_DOWNLOADABLE = frozenset({RequestState.READY, RequestState.ON_HOLD, RequestState.REVOKED})
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,9 @@ class CertificateService:
         """The stored certificate; for the owner of a server-key request also its PKCS#12
         (re-encoded with AES under the same password) and, if asked, Sectigo's own file."""
         request = self.get(caller, owner, request_id)
-        if request.state not in (RequestState.READY, RequestState.REVOKED):
+        # An ON_HOLD or REVOKED certificate is still the one issued (e.g. to see what is on the
+        # CRL); the reply's state says it is not valid now.
+        if request.state not in _DOWNLOADABLE:
             raise FailedPrecondition(
                 f"request {request_id} is {request.state.value}, not READY; watch it first"
             )
@@ -381,7 +385,10 @@ class CertificateService:
         reason: RevocationReason,
         deadline: Deadline | None,
     ) -> tuple[str, CertificateRequest | None]:
-        """Revoke at Sectigo, then mark the request REVOKED; safe to retry."""
+        """Revoke at Sectigo, then mark the request REVOKED; safe to retry. CERTIFICATE_HOLD
+        and REMOVE_FROM_CRL hold and release instead (ON_HOLD, READY again): see
+        :mod:`.revocation`. A release by serial of a certificate no request of ours issued is
+        sent only when Sectigo's find lists it as on hold."""
         if bool(request_id) == bool(serial_number):
             raise InvalidArgument("target", "give exactly one of request_id and serial_number")
         validation.identifier(profile_id, "profile_id", "the configured profile")
@@ -399,6 +406,8 @@ class CertificateService:
                 raise PermissionDenied("the certificate belongs to another identity")
             if request is None:
                 profile = self._revocation_profile(profile_id, deadline)
+                if reason is RevocationReason.REMOVE_FROM_CRL:
+                    self._revoker.check_release(serial, deadline)
                 self._revoker.revoke_serial(profile, serial, reason, deadline)
                 self._audit(caller, "revoke", None, f"serial={serial} reason={reason.value}")
                 return serial, None

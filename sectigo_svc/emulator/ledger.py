@@ -9,10 +9,10 @@ Reads by clients may lag behind creation (``lag``, seconds): a batch is invisibl
 is that old, as on a service whose read replicas trail its primary. The management summary is never
 lagged.
 
-Every change is an event (create, settle, download, revoke, unstick) applied by one method per
-kind. With a :class:`LedgerFile` each event is also appended to it, and a new ledger replays the
-file first: batches, certificates, licences and revocations survive a restart, and batch ids go on
-from the highest one seen.
+Every change is an event (create, settle, download, revoke, release, unstick) applied by one method
+per kind. With a :class:`LedgerFile` each event is also appended to it, and a new ledger replays
+the file first: batches, certificates, licences, revocations and holds survive a restart, and batch
+ids go on from the highest one seen.
 """
 
 from __future__ import annotations
@@ -48,7 +48,16 @@ class RevocationRefused(Exception):
 
 
 class AlreadyRevoked(RevocationRefused):
-    """The certificate was revoked before."""
+    """The certificate was revoked before (or is already on hold, for a second hold)."""
+
+
+class NotOnHold(RevocationRefused):
+    """A removeFromCRL (reason 8) for a certificate that is not on hold."""
+
+
+# RFC 5280 CRLReason codes with a meaning of their own: a hold can be lifted, a removal lifts it.
+CERTIFICATE_HOLD = 6
+REMOVE_FROM_CRL = 8
 
 
 @dataclass(frozen=True)
@@ -159,13 +168,25 @@ class CertificateRecord:
     created: dt.datetime
     revocation: Revocation | None = None
 
+    @property
+    def on_hold(self) -> bool:
+        return self.revocation is not None and self.revocation.reason_code == CERTIFICATE_HOLD
+
+    @property
+    def status(self) -> str:
+        """ISSUED, ON_HOLD (revoked with certificateHold, until removed from the CRL) or
+        REVOKED (for good)."""
+        if self.revocation is None:
+            return "ISSUED"
+        return "ON_HOLD" if self.on_hold else "REVOKED"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "deviceId": self.device_id,
             "commonName": self.common_name,
             "serialNumber": format(self.serial, "X"),
             "creationDate": sectigo_time(self.created),
-            "status": "REVOKED" if self.revocation else "ISSUED",
+            "status": self.status,
         }
 
 
@@ -260,6 +281,8 @@ class Ledger:
         elif kind == "revoke":
             record = self._certificates[int(event["serial"], 16)]
             record.revocation = Revocation(record.serial, _when(event["at"]), event["reason"])
+        elif kind == "release":
+            self._certificates[int(event["serial"], 16)].revocation = None
         elif kind == "unstick":
             for batch in self._batches.values():
                 batch.stuck = False
@@ -439,7 +462,12 @@ class Ledger:
             ]
 
     def revoke(self, profile_id: int, serial: int, reason_code: int) -> bool:
-        """Revoke; False when the serial is unknown. Refuses another profile's certificate."""
+        """Revoke; False when the serial is unknown. Refuses another profile's certificate.
+
+        Reason 6 (certificateHold) puts the certificate on hold: listed on the CRL until a revoke
+        with reason 8 (removeFromCRL) releases it, which is refused (:class:`NotOnHold`) for a
+        certificate not on hold. Any other reason revokes for good, a certificate on hold too.
+        """
         with self._lock:
             self._settle(self.monotonic())
             record = self._certificates.get(serial)
@@ -449,7 +477,17 @@ class Ledger:
                 raise RevocationRefused(
                     f"Certificate {serial:X} was not issued under profile {profile_id}"
                 )
-            if record.revocation is not None:
+            if reason_code == REMOVE_FROM_CRL:
+                if not record.on_hold:
+                    raise NotOnHold(
+                        f"Certificate {serial:X} is not on hold; only a certificate on hold can "
+                        "be removed from the CRL"
+                    )
+                self._record({"type": "release", "serial": format(serial, "X"), "at": self.wall()})
+                return True
+            if record.on_hold and reason_code == CERTIFICATE_HOLD:
+                raise AlreadyRevoked(f"Certificate {serial:X} is already on hold")
+            if record.revocation is not None and not record.on_hold:
                 raise AlreadyRevoked(f"Certificate {serial:X} is already revoked")
             event = {"serial": format(serial, "X"), "at": self.wall(), "reason": reason_code}
             self._record({"type": "revoke", **event})

@@ -130,6 +130,7 @@ def download_message(download: Download) -> pb.DownloadCertificateResponse:
         pkcs12_password=download.pkcs12_password,
         sectigo_pkcs12=download.sectigo_pkcs12,
         private_key_pem=download.private_key_pem,
+        state=_STATES[download.request.state],
     )
 
 

@@ -394,6 +394,29 @@ def test_find_and_revoke(cli: Cli) -> None:
     assert json.loads(after.stdout)[0]["status"] == "REVOKED"
 
 
+def test_hold_download_and_release(cli: Cli, tmp_path: Path) -> None:
+    record = issue_ready(cli, "held.example.com")
+    request_id, serial = str(record["request_id"]), str(record["serial_number"])
+
+    refused = cli("revoke", request_id, "--reason", "removeFromCRL")
+    held = cli("revoke", request_id, "--reason", "certificateHold")
+    shown = cli("--json", "status", request_id)
+    downloaded = cli("download", request_id, "--out", str(tmp_path / "held"))
+    released = cli("--json", "revoke", request_id, "--reason", "removeFromCRL")
+    after = cli("download", request_id, "--out", str(tmp_path / "released"))
+
+    assert refused.exit_code == FAILURE
+    assert refused.stderr.startswith("Error: FAILED_PRECONDITION: ")
+    assert held.exit_code == 0, held.output
+    assert held.stdout.strip() == f"put {serial} on hold (request {request_id})"
+    assert json.loads(shown.stdout)["state"] == "ON_HOLD"
+    assert downloaded.exit_code == 0, downloaded.output
+    assert "warning: the request is ON_HOLD" in downloaded.stdout
+    assert released.exit_code == 0, released.output
+    assert json.loads(released.stdout)["record"]["state"] == "READY"
+    assert after.exit_code == 0 and "warning" not in after.stdout
+
+
 def test_revoke_by_serial_as_json_and_denials(cli: Cli) -> None:
     serial = str(issue_ready(cli, "serial.example.com")["serial_number"])
 

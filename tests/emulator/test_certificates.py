@@ -379,6 +379,71 @@ def test_revoke_twice_400(api: Api, tmp_path: Path) -> None:
     assert_error(api.revoke(PROFILE_1, body), 400, ALREADY_REVOKED)
 
 
+def _crl_reason(api: Api, cert: x509.Certificate) -> x509.ReasonFlags | None:
+    """The reason ``cert`` is listed with in the CRL; None when it is not listed."""
+    entry = fetch_crl(api.base_url).get_revoked_certificate_by_serial_number(cert.serial_number)
+    if entry is None:
+        return None
+    return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+
+
+def _status(api: Api, cert: x509.Certificate) -> str:
+    status: str = api.find(serialNumber=_serial_hex(cert))["items"][0]["status"]
+    return status
+
+
+def test_hold_then_remove_from_crl(api: Api, tmp_path: Path) -> None:
+    leaf, _, _ = issue_leaf(api, tmp_path)
+    body = {"serialNumber": _serial_hex(leaf)}
+
+    held = api.revoke(PROFILE_1, {**body, "reasonCode": 6})
+    assert held.status_code == 200, held.text
+    assert _status(api, leaf) == "ON_HOLD"
+    assert _crl_reason(api, leaf) == x509.ReasonFlags.certificate_hold
+    assert_error(api.revoke(PROFILE_1, {**body, "reasonCode": 6}), 400, ALREADY_REVOKED)
+
+    released = api.revoke(PROFILE_1, {**body, "reasonCode": 8})
+    assert released.status_code == 200, released.text
+    assert released.json() == {"success": True}
+    assert _status(api, leaf) == "ISSUED"
+    assert _crl_reason(api, leaf) is None
+
+    # Released, it can be held again, and revoked as any issued certificate.
+    assert api.revoke(PROFILE_1, {**body, "reasonCode": 6}).status_code == 200
+    assert _status(api, leaf) == "ON_HOLD"
+
+
+def test_remove_from_crl_of_a_certificate_not_on_hold_400(api: Api, tmp_path: Path) -> None:
+    leaf, _, _ = issue_leaf(api, tmp_path)
+    gone, _, _ = issue_leaf(api, tmp_path, server_params("gone.example.com"))
+    assert api.revoke(PROFILE_1, {"reasonCode": 1, "serialNumber": _serial_hex(gone)}).ok
+
+    for cert, status in ((leaf, "ISSUED"), (gone, "REVOKED")):
+        response = api.revoke(PROFILE_1, {"reasonCode": 8, "serialNumber": _serial_hex(cert)})
+        assert_error(response, 400, VALIDATION)
+        assert "not on hold" in response.json()["message"]
+        assert _status(api, cert) == status
+    assert _crl_reason(api, leaf) is None
+    assert _crl_reason(api, gone) == x509.ReasonFlags.key_compromise
+
+
+def test_a_certificate_on_hold_revoked_with_another_reason_is_revoked_for_good(
+    api: Api, tmp_path: Path
+) -> None:
+    leaf, _, _ = issue_leaf(api, tmp_path)
+    body = {"serialNumber": _serial_hex(leaf)}
+    assert api.revoke(PROFILE_1, {**body, "reasonCode": 6}).status_code == 200
+
+    revoked = api.revoke(PROFILE_1, {**body, "reasonCode": 9})
+
+    assert revoked.status_code == 200, revoked.text
+    assert _status(api, leaf) == "REVOKED"
+    assert _crl_reason(api, leaf) == x509.ReasonFlags.privilege_withdrawn
+    assert_error(api.revoke(PROFILE_1, {**body, "reasonCode": 8}), 400, VALIDATION)
+    assert_error(api.revoke(PROFILE_1, {**body, "reasonCode": 6}), 400, ALREADY_REVOKED)
+    assert _status(api, leaf) == "REVOKED"
+
+
 def test_revoke_bad_json_400(api: Api) -> None:
     response = api.request(
         "POST",

@@ -84,6 +84,36 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
         second.stop()
 
 
+def test_holds_and_releases_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = _start(state)
+    try:
+        api = _client(first)
+        serials = {}
+        for name in ("held", "released"):
+            batch_id = api.created_batch_id(server_params(f"{name}.example.com"), batch_name=name)
+            api.wait_for_batch(batch_id)
+            serial = api.find(commonName=f"{name}.example.com")["items"][0]["serialNumber"]
+            assert api.revoke(42, {"reasonCode": 6, "serialNumber": serial}).status_code == 200
+            serials[name] = serial
+        assert api.revoke(42, {"reasonCode": 8, "serialNumber": serials["released"]}).ok
+        api.close()
+    finally:
+        first.stop()
+
+    second = _start(state)
+    try:
+        api = _client(second)
+        assert api.find(serialNumber=serials["held"])["items"][0]["status"] == "ON_HOLD"
+        assert api.find(serialNumber=serials["released"])["items"][0]["status"] == "ISSUED"
+        assert _crl_serials(second) == {int(serials["held"], 16)}
+        assert api.revoke(42, {"reasonCode": 8, "serialNumber": serials["held"]}).ok
+        assert _crl_serials(second) == set()
+        api.close()
+    finally:
+        second.stop()
+
+
 def test_an_unfinished_batch_finishes_after_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "state"
     first = _start(state, stuck=True)

@@ -45,6 +45,19 @@ def test_a_request_is_leased_to_its_creator_and_only_unfinished_ones_are_claimed
     assert store.claim(None) == []  # nothing free: the one open request is held already
 
 
+def test_a_request_on_hold_is_neither_active_nor_leased(backend: Backend) -> None:
+    """ON_HOLD has no Sectigo batch work left: the tracker must never be handed it."""
+    store = backend.store
+    request, _ = store.create(_request("held"), None)
+    store.update(dataclasses.replace(request, state=RequestState.ON_HOLD))
+
+    assert store.active() == []
+    assert store.renew() == set()
+    assert store.claim([request.key]) == []
+    assert store.claim(None) == []
+    assert store.count_by_state() == {"ON_HOLD": 1}
+
+
 def test_released_leases_are_claimed_by_the_next_holder_without_a_takeover(
     backend: Backend, tmp_path: Path
 ) -> None:

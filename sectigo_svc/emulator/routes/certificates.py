@@ -62,6 +62,7 @@ class CertificateRoutes:
             revoked = self._ledger.revoke(int(raw_profile), serial, reason)
         except AlreadyRevoked as exc:
             raise errors.already_revoked(str(exc)) from exc
+        # NotOnHold (a removeFromCRL for a certificate not on hold) is a validation error too.
         except RevocationRefused as exc:
             raise errors.invalid(str(exc)) from exc
         if not revoked:

@@ -53,7 +53,13 @@ class _RequestStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RequestS
     REQUEST_STATE_FAILED: _RequestState.ValueType  # 6
     """The service gave up (for example Sectigo never finished in time); `reason` says why. Terminal."""
     REQUEST_STATE_REVOKED: _RequestState.ValueType  # 7
-    """The issued certificate was revoked. Terminal."""
+    """The issued certificate was revoked for good. Terminal and final."""
+    REQUEST_STATE_ON_HOLD: _RequestState.ValueType  # 8
+    """The issued certificate is on hold: revoked with reason CERTIFICATE_HOLD, so it is on the CRL
+    and not valid now. RevokeCertificate with REMOVE_FROM_CRL returns it to READY; with any other
+    reason it is revoked for good (REVOKED). Terminal like READY: no work is left to the service
+    and a watch ends here. Added in API 1.1.
+    """
 
 class RequestState(_RequestState, metaclass=_RequestStateEnumTypeWrapper):
     """Where a certificate request is in its life."""
@@ -73,7 +79,13 @@ REQUEST_STATE_REJECTED: RequestState.ValueType  # 5
 REQUEST_STATE_FAILED: RequestState.ValueType  # 6
 """The service gave up (for example Sectigo never finished in time); `reason` says why. Terminal."""
 REQUEST_STATE_REVOKED: RequestState.ValueType  # 7
-"""The issued certificate was revoked. Terminal."""
+"""The issued certificate was revoked for good. Terminal and final."""
+REQUEST_STATE_ON_HOLD: RequestState.ValueType  # 8
+"""The issued certificate is on hold: revoked with reason CERTIFICATE_HOLD, so it is on the CRL
+and not valid now. RevokeCertificate with REMOVE_FROM_CRL returns it to READY; with any other
+reason it is revoked for good (REVOKED). Terminal like READY: no work is left to the service
+and a watch ends here. Added in API 1.1.
+"""
 Global___RequestState: _TypeAlias = RequestState  # noqa: Y015
 
 class _KeySource:
@@ -502,6 +514,7 @@ class DownloadCertificateResponse(_message.Message):
     PKCS12_PASSWORD_FIELD_NUMBER: _builtins.int
     PRIVATE_KEY_PEM_FIELD_NUMBER: _builtins.int
     SECTIGO_PKCS12_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     certificate_pem: _builtins.str
     """The leaf certificate, PEM."""
     chain_pem: _builtins.str
@@ -523,6 +536,10 @@ class DownloadCertificateResponse(_message.Message):
     """Only when `include_sectigo_pkcs12` was set: the PKCS#12 byte for byte as Sectigo sent it (same
     password; OpenSSL 3 opens it only with -legacy).
     """
+    state: Global___RequestState.ValueType
+    """The request's state: READY, or ON_HOLD or REVOKED when the certificate is on the CRL and not
+    valid now. Added in API 1.1.
+    """
     @_builtins.property
     def not_before(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -541,10 +558,11 @@ class DownloadCertificateResponse(_message.Message):
         pkcs12_password: _builtins.str = ...,
         private_key_pem: _builtins.str = ...,
         sectigo_pkcs12: _builtins.bytes = ...,
+        state: Global___RequestState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after", "not_before", b"not_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_pem", b"certificate_pem", "chain_pem", b"chain_pem", "not_after", b"not_after", "not_before", b"not_before", "pkcs12", b"pkcs12", "pkcs12_password", b"pkcs12_password", "private_key_pem", b"private_key_pem", "sectigo_pkcs12", b"sectigo_pkcs12", "serial_number", b"serial_number", "sha1_fingerprint", b"sha1_fingerprint", "sha256_fingerprint", b"sha256_fingerprint"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_pem", b"certificate_pem", "chain_pem", b"chain_pem", "not_after", b"not_after", "not_before", b"not_before", "pkcs12", b"pkcs12", "pkcs12_password", b"pkcs12_password", "private_key_pem", b"private_key_pem", "sectigo_pkcs12", b"sectigo_pkcs12", "serial_number", b"serial_number", "sha1_fingerprint", b"sha1_fingerprint", "sha256_fingerprint", b"sha256_fingerprint", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -650,7 +668,7 @@ class RevokeCertificateRequest(_message.Message):
     profile_id: _builtins.int
     """With `serial_number`: the issuing profile; 0 uses the configured profile."""
     reason: Global___RevocationReason.ValueType
-    """The RFC 5280 reason."""
+    """The RFC 5280 reason; CERTIFICATE_HOLD and REMOVE_FROM_CRL hold and release (see the RPC)."""
     def __init__(
         self,
         *,
@@ -677,10 +695,10 @@ class RevokeCertificateResponse(_message.Message):
     SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
     REQUEST_FIELD_NUMBER: _builtins.int
     serial_number: _builtins.str
-    """The revoked serial number (upper-case hex)."""
+    """The revoked (held, released) serial number (upper-case hex)."""
     @_builtins.property
     def request(self) -> Global___CertificateRequest:
-        """The updated request, when revoked by request id."""
+        """The updated request (REVOKED, ON_HOLD or READY), when the service issued the certificate."""
 
     def __init__(
         self,

@@ -123,14 +123,15 @@ class CertificateAuthorityServicer:
 
     def WatchCertificateRequest(self, request, context):
         """The request's current record at once, then one message per change, until a terminal state
-        (READY, REJECTED, FAILED, REVOKED). Role: read.
+        (READY, ON_HOLD, REJECTED, FAILED, REVOKED). Role: read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DownloadCertificate(self, request, context):
-        """The issued certificate of a READY (or REVOKED) request; FAILED_PRECONDITION before that.
+        """The issued certificate of a READY, ON_HOLD or REVOKED request (`state` says which);
+        FAILED_PRECONDITION before that.
         Role: read; the private key only to the request's owner, and only when asked for.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -148,6 +149,10 @@ class CertificateAuthorityServicer:
     def RevokeCertificate(self, request, context):
         """Revoke a certificate by the request that issued it or by its serial number; callers may revoke
         only certificates of their own requests unless admin. Role: revoke.
+        CERTIFICATE_HOLD puts a READY certificate on hold (ON_HOLD); REMOVE_FROM_CRL releases one on
+        hold (back to READY once Sectigo reports it valid) and is FAILED_PRECONDITION for any other
+        certificate, with nothing sent to Sectigo; any other reason revokes a READY or ON_HOLD
+        certificate for good (REVOKED, which is final).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -58,10 +58,11 @@ class CertificateAuthorityStub:
     """The caller's requests, newest first, page by page. Role: read."""
     WatchCertificateRequest: _grpc.UnaryStreamMultiCallable[_ca_pb2.WatchCertificateRequestRequest, _ca_pb2.CertificateRequest]
     """The request's current record at once, then one message per change, until a terminal state
-    (READY, REJECTED, FAILED, REVOKED). Role: read.
+    (READY, ON_HOLD, REJECTED, FAILED, REVOKED). Role: read.
     """
     DownloadCertificate: _grpc.UnaryUnaryMultiCallable[_ca_pb2.DownloadCertificateRequest, _ca_pb2.DownloadCertificateResponse]
-    """The issued certificate of a READY (or REVOKED) request; FAILED_PRECONDITION before that.
+    """The issued certificate of a READY, ON_HOLD or REVOKED request (`state` says which);
+    FAILED_PRECONDITION before that.
     Role: read; the private key only to the request's owner, and only when asked for.
     """
     FindCertificates: _grpc.UnaryUnaryMultiCallable[_ca_pb2.FindCertificatesRequest, _ca_pb2.FindCertificatesResponse]
@@ -71,6 +72,10 @@ class CertificateAuthorityStub:
     RevokeCertificate: _grpc.UnaryUnaryMultiCallable[_ca_pb2.RevokeCertificateRequest, _ca_pb2.RevokeCertificateResponse]
     """Revoke a certificate by the request that issued it or by its serial number; callers may revoke
     only certificates of their own requests unless admin. Role: revoke.
+    CERTIFICATE_HOLD puts a READY certificate on hold (ON_HOLD); REMOVE_FROM_CRL releases one on
+    hold (back to READY once Sectigo reports it valid) and is FAILED_PRECONDITION for any other
+    certificate, with nothing sent to Sectigo; any other reason revokes a READY or ON_HOLD
+    certificate for good (REVOKED, which is final).
     """
     ListAuthorities: _grpc.UnaryUnaryMultiCallable[_ca_pb2.ListAuthoritiesRequest, _ca_pb2.ListAuthoritiesResponse]
     """The Sectigo authorities the account may issue through, with their licence balances. Role: read."""
@@ -99,10 +104,11 @@ class CertificateAuthorityAsyncStub(CertificateAuthorityStub):
     """The caller's requests, newest first, page by page. Role: read."""
     WatchCertificateRequest: _aio.UnaryStreamMultiCallable[_ca_pb2.WatchCertificateRequestRequest, _ca_pb2.CertificateRequest]  # type: ignore[assignment]
     """The request's current record at once, then one message per change, until a terminal state
-    (READY, REJECTED, FAILED, REVOKED). Role: read.
+    (READY, ON_HOLD, REJECTED, FAILED, REVOKED). Role: read.
     """
     DownloadCertificate: _aio.UnaryUnaryMultiCallable[_ca_pb2.DownloadCertificateRequest, _ca_pb2.DownloadCertificateResponse]  # type: ignore[assignment]
-    """The issued certificate of a READY (or REVOKED) request; FAILED_PRECONDITION before that.
+    """The issued certificate of a READY, ON_HOLD or REVOKED request (`state` says which);
+    FAILED_PRECONDITION before that.
     Role: read; the private key only to the request's owner, and only when asked for.
     """
     FindCertificates: _aio.UnaryUnaryMultiCallable[_ca_pb2.FindCertificatesRequest, _ca_pb2.FindCertificatesResponse]  # type: ignore[assignment]
@@ -112,6 +118,10 @@ class CertificateAuthorityAsyncStub(CertificateAuthorityStub):
     RevokeCertificate: _aio.UnaryUnaryMultiCallable[_ca_pb2.RevokeCertificateRequest, _ca_pb2.RevokeCertificateResponse]  # type: ignore[assignment]
     """Revoke a certificate by the request that issued it or by its serial number; callers may revoke
     only certificates of their own requests unless admin. Role: revoke.
+    CERTIFICATE_HOLD puts a READY certificate on hold (ON_HOLD); REMOVE_FROM_CRL releases one on
+    hold (back to READY once Sectigo reports it valid) and is FAILED_PRECONDITION for any other
+    certificate, with nothing sent to Sectigo; any other reason revokes a READY or ON_HOLD
+    certificate for good (REVOKED, which is final).
     """
     ListAuthorities: _aio.UnaryUnaryMultiCallable[_ca_pb2.ListAuthoritiesRequest, _ca_pb2.ListAuthoritiesResponse]  # type: ignore[assignment]
     """The Sectigo authorities the account may issue through, with their licence balances. Role: read."""
@@ -161,7 +171,7 @@ class CertificateAuthorityServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_ca_pb2.CertificateRequest], _abc.AsyncIterator[_ca_pb2.CertificateRequest]]:
         """The request's current record at once, then one message per change, until a terminal state
-        (READY, REJECTED, FAILED, REVOKED). Role: read.
+        (READY, ON_HOLD, REJECTED, FAILED, REVOKED). Role: read.
         """
 
     @_abc_1.abstractmethod
@@ -170,7 +180,8 @@ class CertificateAuthorityServicer(metaclass=_abc_1.ABCMeta):
         request: _ca_pb2.DownloadCertificateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ca_pb2.DownloadCertificateResponse, _abc.Awaitable[_ca_pb2.DownloadCertificateResponse]]:
-        """The issued certificate of a READY (or REVOKED) request; FAILED_PRECONDITION before that.
+        """The issued certificate of a READY, ON_HOLD or REVOKED request (`state` says which);
+        FAILED_PRECONDITION before that.
         Role: read; the private key only to the request's owner, and only when asked for.
         """
 
@@ -192,6 +203,10 @@ class CertificateAuthorityServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ca_pb2.RevokeCertificateResponse, _abc.Awaitable[_ca_pb2.RevokeCertificateResponse]]:
         """Revoke a certificate by the request that issued it or by its serial number; callers may revoke
         only certificates of their own requests unless admin. Role: revoke.
+        CERTIFICATE_HOLD puts a READY certificate on hold (ON_HOLD); REMOVE_FROM_CRL releases one on
+        hold (back to READY once Sectigo reports it valid) and is FAILED_PRECONDITION for any other
+        certificate, with nothing sent to Sectigo; any other reason revokes a READY or ON_HOLD
+        certificate for good (REVOKED, which is final).
         """
 
     @_abc_1.abstractmethod
