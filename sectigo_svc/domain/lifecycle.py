@@ -16,15 +16,17 @@ _UNFINISHED = frozenset({_S.PENDING, _S.SUBMITTED, _S.PROCESSING})
 
 #: new state -> the stored states it may replace. SUBMITTED and PROCESSING are one stage (a
 #: lookup may find the request's batch under another id, PROCESSING -> SUBMITTED); a finished
-#: state follows only an unfinished one or itself; revocation follows an issued certificate.
+#: state follows only an unfinished one or itself; a hold and its release move an issued
+#: certificate between READY and ON_HOLD; revocation for good follows either.
 MAY_FOLLOW: dict[RequestState, frozenset[RequestState]] = {
     _S.PENDING: frozenset({_S.PENDING}),
     _S.SUBMITTED: _UNFINISHED,
     _S.PROCESSING: _UNFINISHED,
-    _S.READY: _UNFINISHED | {_S.READY},
+    _S.READY: _UNFINISHED | {_S.READY, _S.ON_HOLD},
+    _S.ON_HOLD: frozenset({_S.READY, _S.ON_HOLD}),
     _S.REJECTED: _UNFINISHED | {_S.REJECTED},
     _S.FAILED: _UNFINISHED | {_S.FAILED},
-    _S.REVOKED: frozenset({_S.READY, _S.REVOKED}),
+    _S.REVOKED: frozenset({_S.READY, _S.ON_HOLD, _S.REVOKED}),
 }
 
 

@@ -33,6 +33,8 @@ def test_every_state_has_a_rule_and_no_finished_state_goes_back() -> None:
         for earlier in (S.PENDING, S.SUBMITTED, S.PROCESSING):
             assert not may_follow(finished, earlier), (finished, earlier)
     assert not may_follow(S.REVOKED, S.READY)
+    assert not may_follow(S.REVOKED, S.ON_HOLD)
+    assert may_follow(S.ON_HOLD, S.READY) and may_follow(S.READY, S.ON_HOLD)  # hold, release
     assert may_follow(S.PROCESSING, S.SUBMITTED)  # a lookup found the batch under another id
 
 
