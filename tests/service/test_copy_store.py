@@ -47,16 +47,19 @@ def test_a_copied_store_finishes_its_requests_on_postgresql_without_a_second_bat
     for rid in PROCESSING_IDS:
         replies[rid] = stub.IssueCertificate(server_key_request(rid, f"{rid}.example.com"))
         wait_for(stub, rid, [PROCESSING])
-    # The order is taken but its answer is lost, and every lookup by name fails: in doubt.
+    # The order is taken but its answer is lost, and every lookup by name after it fails: in
+    # doubt. (The lookup before the order must pass, or the order is never sent.)
     sectigo.add_fault(kind="lost", count=1, routes=["create_batch"])
-    sectigo.add_fault(kind="error", status=503, routes=["list_batches"])
     replies[IN_DOUBT] = stub.IssueCertificate(server_key_request(IN_DOUBT, "lost.example.com"))
+    poll(lambda: sectigo.requests_to("create_batch") > 0 or None, "the order to be sent")
+    looked = sectigo.requests_to("list_batches")
+    sectigo.add_fault(kind="error", status=503, routes=["list_batches"])
     poll(
         lambda: (
             True
             if (r := on_sqlite.app.store.get(REGISTRATION, IN_DOUBT))
             and r.send_state is SendState.IN_DOUBT
-            and sectigo.requests_to("list_batches") > 0
+            and sectigo.requests_to("list_batches") > looked
             else None
         ),
         "the lost order to be in doubt",

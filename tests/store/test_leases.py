@@ -49,7 +49,8 @@ def test_a_request_on_hold_is_neither_active_nor_leased(backend: Backend) -> Non
     """ON_HOLD has no Sectigo batch work left: the tracker must never be handed it."""
     store = backend.store
     request, _ = store.create(_request("held"), None)
-    store.update(dataclasses.replace(request, state=RequestState.ON_HOLD))
+    ready = store.update(dataclasses.replace(request, state=RequestState.READY))
+    store.update(dataclasses.replace(ready, state=RequestState.ON_HOLD))
 
     assert store.active() == []
     assert store.renew() == set()
