@@ -72,10 +72,12 @@ class Tracker:
         out_of_licences: Callable[[], None],
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         on_duplicate: Callable[[int], None] = lambda surplus: None,
+        on_lease_renewal: Callable[[bool], None] | None = None,
     ) -> None:
         """``out_of_licences`` is called when Sectigo refuses an order for lack of licences, so
         that cached balances are dropped and new requests are refused at once; ``on_duplicate``
-        counts surplus batches found under one request's name."""
+        counts surplus batches found under one request's name; ``on_lease_renewal`` hears of
+        each lease renewal round (see :class:`LeaseKeeper`)."""
         self._store = store
         self._sectigo = sectigo_client
         self._notifier = notifier
@@ -87,7 +89,9 @@ class Tracker:
         # Finished requests sent more than once, to be looked up once more after the quarantine.
         self._late_checks: set[Key] = set()
         self._scheduler = Scheduler(self._step_safely, settings.workers, "tracker")
-        self._leases = LeaseKeeper(store, settings.lease_seconds, self._taken_over)
+        self._leases = LeaseKeeper(
+            store, settings.lease_seconds, self._taken_over, on_renewal=on_lease_renewal
+        )
         self._submitter = Submitter(
             sectigo_client,
             self._save,

@@ -38,6 +38,7 @@ from sectigo_svc.store.base import (
     Key,
     ListQuery,
     Page,
+    Renewal,
     StaleUpdate,
     StoreError,
     holder_name,
@@ -385,7 +386,7 @@ class SqliteStore:
             Claim((row[0], row[1]), row[2] is not None and row[2] != self._holder) for row in rows
         ]
 
-    def renew(self) -> set[Key]:
+    def renew(self) -> Renewal:
         marks = ", ".join("?" for _ in _TERMINAL)
         with self._write() as db:
             rows = db.execute(
@@ -393,7 +394,7 @@ class SqliteStore:
                 f"WHERE lease_holder = ? AND state NOT IN ({marks}) RETURNING owner, request_id",
                 (time.time() + self._lease, self._holder, *_TERMINAL),
             ).fetchall()
-        return {(row[0], row[1]) for row in rows}
+        return Renewal(frozenset((row[0], row[1]) for row in rows))
 
     def release(self) -> None:
         with self._write() as db:

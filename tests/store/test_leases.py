@@ -39,7 +39,7 @@ def test_a_request_is_leased_to_its_creator_and_only_unfinished_ones_are_claimed
         ("open", store.holder),
         ("done", store.holder),
     ]
-    assert store.renew() == {open_one.key}
+    assert store.renew().renewed == {open_one.key}
     claimed = store.claim([open_one.key, done.key])
     assert [(c.key, c.taken_over) for c in claimed] == [(open_one.key, False)]
     assert store.claim(None) == []  # nothing free: the one open request is held already
@@ -52,7 +52,7 @@ def test_released_leases_are_claimed_by_the_next_holder_without_a_takeover(
     for number in range(3):
         store.create(_request(f"r{number}"), None)
     store.release()
-    assert store.renew() == set()
+    assert store.renew().renewed == set()
     if backend.name == "sqlite":
         store.close()
         successor: RequestStore = SqliteStore(tmp_path / "requests.db", Sealer(KEY))
@@ -62,7 +62,7 @@ def test_released_leases_are_claimed_by_the_next_holder_without_a_takeover(
         claims = successor.claim(None)
         assert sorted(c.key[1] for c in claims) == ["r0", "r1", "r2"]
         assert not any(c.taken_over for c in claims)
-        assert len(successor.renew()) == 3
+        assert len(successor.renew().renewed) == 3
     finally:
         successor.close()
 
@@ -93,8 +93,8 @@ def test_a_lease_held_by_a_live_replica_is_not_claimed_until_it_lapses(postgres_
         claims = second.claim(None)
 
         assert [(c.key, c.taken_over) for c in claims] == [(made.key, True)]
-        assert first.renew() == set(), "a lease taken over is no longer the first holder's"
-        assert second.renew() == {made.key}
+        assert first.renew().renewed == set(), "a lease taken over is no longer the first holder's"
+        assert second.renew().renewed == {made.key}
         assert first.claim([made.key]) == []
     finally:
         first.close()
@@ -108,7 +108,7 @@ def test_renewing_keeps_a_lease_past_its_time(postgres_url: str) -> None:
         made, _ = first.create(_request("kept"), None)
         for _ in range(4):
             time.sleep(0.4)
-            assert first.renew() == {made.key}
+            assert first.renew().renewed == {made.key}
             assert second.claim(None) == []
     finally:
         first.close()
