@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from sectigo_svc.domain.leases import LeaseKeeper
 from sectigo_svc.domain.models import RequestState
 from sectigo_svc.sealing import Sealer
-from sectigo_svc.store.base import Key, RequestStore
+from sectigo_svc.store.base import Key, RequestStore, StoreError
 from sectigo_svc.store.postgres import PostgresStore
 from sectigo_svc.store.sqlite import SqliteStore
 from tests.store.conftest import KEY, Backend
@@ -220,4 +221,48 @@ def test_the_keeper_resumes_its_own_leases_that_nothing_tracks(postgres_url: str
         assert resumed == [made.key]
     finally:
         keeper.stop(release=True)
+        store.close()
+
+
+def test_a_renewal_skips_a_row_another_session_locked_and_renews_the_rest(
+    postgres_url: str,
+) -> None:
+    store = _replica(postgres_url, "holder")
+    try:
+        made = [store.create(_request(name), None)[0] for name in ("one", "held", "two")]
+        with psycopg.connect(postgres_url) as other:
+            other.execute("SELECT 1 FROM requests WHERE request_id = 'held' FOR UPDATE")
+            release = threading.Timer(10, other.rollback)  # the old renewal waited for it
+            release.start()
+            try:
+                renewal = store.renew()
+            finally:
+                release.cancel()
+            other.rollback()
+        assert renewal.renewed == {made[0].key, made[2].key}
+        assert renewal.locked == {made[1].key}
+        assert store.renew().renewed == {key.key for key in made}
+    finally:
+        store.close()
+
+
+def test_a_write_to_a_row_another_session_locked_fails_after_the_lock_timeout(
+    postgres_url: str,
+) -> None:
+    store = _replica(postgres_url, "holder")
+    try:
+        made, _ = store.create(_request("held"), None)
+        with psycopg.connect(postgres_url) as other:
+            other.execute("SELECT 1 FROM requests WHERE request_id = 'held' FOR UPDATE")
+            release = threading.Timer(10, other.rollback)  # the old claim waited for it
+            release.start()
+            try:
+                with pytest.raises(StoreError, match="lock timeout") as failed:
+                    store.claim([made.key])
+            finally:
+                release.cancel()
+            other.rollback()
+        assert "postgresql://" in str(failed.value)  # where, as the store names it
+        assert [c.key for c in store.claim([made.key])] == [made.key]
+    finally:
         store.close()
