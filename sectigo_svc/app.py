@@ -50,7 +50,7 @@ CATALOG_TTL = 60.0
 READINESS_RETRY_MAX = 30.0
 STORE_CHECK_INTERVAL = 2.0  # seconds between store pings once ready
 SECTIGO_CHECK_DEADLINE = 5.0  # a check slower than this counts as failed
-SCRAPE_DEADLINE = 5.0  # Prometheus's default scrape timeout is 10 s
+SCRAPE_DEADLINE = 5.0  # a balance reading (off the scrape, see metrics.Reading) gives up then
 
 
 class Application:
@@ -138,6 +138,7 @@ class Application:
             self.clock,
             on_duplicate=self.metrics.duplicate_batches,
             on_adopt=self.metrics.batch_adopted,
+            on_lease_renewal=self.metrics.lease_renewal,
         )
         self.service = CertificateService(
             self.store,

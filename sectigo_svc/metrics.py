@@ -1,12 +1,17 @@
 """Prometheus metrics on their own HTTP port, from a registry owned by the application.
 
-RPCs and Sectigo calls are counted as they happen; requests by state and licence balances are read
-when Prometheus scrapes (balances through the catalog's short cache, so scrapes cost Sectigo at
-most one call per cache period).
+RPCs and Sectigo calls are counted as they happen. Requests by state and licence balances need
+the store or Sectigo: a scrape starts a reading in the background and waits for it at most
+:data:`READING_WAIT` seconds, else answers with the last reading, and exports that reading's age;
+so a scrape answers at once whatever the database or Sectigo do (balances come through the
+catalog's short cache, so scrapes cost Sectigo at most one call per cache period).
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,32 +21,94 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+READING_WAIT = 0.3  # seconds a scrape waits for a fresh reading before it takes the last one
+
+
+class Reading:
+    """The last value read from a source, read again in a thread of its own when asked.
+
+    :meth:`latest` starts a reading (unless one is under way), waits for it at most ``wait``
+    seconds, and returns the last value read successfully ({} before the first). A source that
+    fails or hangs leaves the last value in place; :meth:`age` tells how old it is.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], Mapping[Any, int]],
+        wait: float = READING_WAIT,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._wait = wait
+        self._mono = monotonic
+        self._lock = threading.Lock()
+        self._value: Mapping[Any, int] = {}
+        self._read_at: float | None = None
+        self._under_way: threading.Event | None = None
+
+    def latest(self) -> Mapping[Any, int]:
+        with self._lock:
+            done = self._under_way
+            if done is None:
+                done = self._under_way = threading.Event()
+                threading.Thread(
+                    target=self._refresh, args=(done,), name="metrics-reading", daemon=True
+                ).start()
+        done.wait(self._wait)
+        with self._lock:
+            return self._value
+
+    def age(self) -> float:
+        """Seconds since the last successful reading; infinite before the first."""
+        with self._lock:
+            read_at = self._read_at
+        return math.inf if read_at is None else self._mono() - read_at
+
+    def _refresh(self, done: threading.Event) -> None:
+        try:
+            value = dict(self._read())
+        except Exception:  # the source is down: the last value stays, and ages
+            value = None
+        with self._lock:
+            if value is not None:
+                self._value, self._read_at = value, self._mono()
+            self._under_way = None
+        done.set()
 
 
 class _Gauges(Collector):
-    """Gauges computed at scrape time from a callable; a failing source yields no samples."""
+    """Gauges served from a :class:`Reading`, and the reading's age in seconds."""
 
     def __init__(
-        self, name: str, documentation: str, label: str, read: Callable[[], Mapping[Any, int]]
-    ):
+        self, name: str, documentation: str, label: str, reading: Reading, age_name: str
+    ) -> None:
         self._name = name
         self._documentation = documentation
         self._label = label
-        self._read = read
+        self._reading = reading
+        self._age_name = age_name
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(self._name, self._documentation, labels=[self._label]),
+            GaugeMetricFamily(
+                self._age_name,
+                f"seconds since {self._name} was last read (+Inf: never); its values are from then",
+            ),
+        )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
-        """The family without samples, so registering never calls the source."""
-        yield GaugeMetricFamily(self._name, self._documentation, labels=[self._label])
+        """The families without samples, so registering never calls the source."""
+        yield from self._families()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(self._name, self._documentation, labels=[self._label])
-        try:
-            values = self._read()
-        except Exception:  # a scrape must not fail because a source is down
-            values = {}
+        values = self._reading.latest()
+        family, age = self._families()
         for key, value in sorted(values.items(), key=lambda item: str(item[0])):
             family.add_metric([str(key)], value)
+        age.add_metric([], self._reading.age())
         yield family
+        yield age
 
 
 class Metrics:
@@ -116,6 +183,19 @@ class Metrics:
             "the store's clock minus this replica's wall clock, as last measured",
             registry=self.registry,
         )
+        self.lease_renewal_failures = Counter(
+            "sectigo_svc_lease_renewal_failures",
+            "lease renewal rounds that failed: the store failed, or a lease's row stayed locked "
+            "by another transaction for over a third of a lease",
+            registry=self.registry,
+        )
+        self._renewed_at = time.monotonic()
+        renewal_age = Gauge(
+            "sectigo_svc_lease_renewal_age_seconds",
+            "seconds since this replica last renewed all its leases (or started)",
+            registry=self.registry,
+        )
+        renewal_age.set_function(lambda: time.monotonic() - self._renewed_at)
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpcs.labels(method, code).inc()
@@ -137,6 +217,13 @@ class Metrics:
         if changed:
             self.sectigo_changes.labels("up" if up else "down").inc()
 
+    def lease_renewal(self, complete: bool) -> None:
+        """A lease renewal round ended: ``complete`` (every lease renewed) or failed."""
+        if complete:
+            self._renewed_at = time.monotonic()
+        else:
+            self.lease_renewal_failures.inc()
+
     def tokens_renewed(self, how: str) -> None:
         self.token_renewals.labels(how).inc()
 
@@ -151,17 +238,26 @@ class Metrics:
         self.duplicates.inc(surplus)
 
     def track_requests(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Export the store's requests by state, read off the scrape (see :class:`Reading`)."""
         self.registry.register(
-            _Gauges("sectigo_svc_requests", "Certificate requests by state", "state", counts)
+            _Gauges(
+                "sectigo_svc_requests",
+                "Certificate requests by state",
+                "state",
+                Reading(counts),
+                "sectigo_svc_store_reading_age_seconds",
+            )
         )
 
     def track_balances(self, balances: Callable[[], Mapping[int, int]]) -> None:
+        """Export licence balances, read off the scrape (see :class:`Reading`)."""
         self.registry.register(
             _Gauges(
                 "sectigo_svc_licence_balance",
                 "Licences left per Sectigo authority",
                 "authority",
-                balances,
+                Reading(balances),
+                "sectigo_svc_licence_balance_age_seconds",
             )
         )
 

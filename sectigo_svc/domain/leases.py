@@ -10,6 +10,11 @@ Each claim carries the request's lease epoch; the tracker writes under :meth:`Le
 so a step that lost its lease unawares (a paused process) cannot write over the new holder's work.
 A replica whose clock is skewed from the store's (see :mod:`sectigo_svc.domain.store_clock`)
 takes nothing over until the skew ends.
+
+A lease whose row another transaction keeps locked is not renewed, and keeps the local deadline of
+the round that last renewed it; the others are renewed as usual. Each round is reported to
+``on_renewal``: complete, or failed (the store failed, or a lease's row stayed locked since the
+round before, i.e. for over a third of a lease), and a failed round is logged as a warning.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import structlog
 
 from sectigo_svc.domain.store_clock import StoreClock
 from sectigo_svc.store.base import Claim, Fence, Key, RequestStore, StoreError
+
+_LOGGED_IDS = 20  # request ids named in one warning at most
 
 
 class LeaseKeeper:
@@ -36,6 +43,7 @@ class LeaseKeeper:
         scan_limit: int = 500,
         monotonic: Callable[[], float] = time.monotonic,
         clock: StoreClock | None = None,
+        on_renewal: Callable[[bool], None] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -51,6 +59,9 @@ class LeaseKeeper:
         self._untracked: set[Key] = set()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+        # Renewal reports (see _report): ``on_renewal(complete)`` after every round.
+        self._on_renewal = on_renewal or _ignore
+        self._locked: frozenset[Key] = frozenset()  # leases whose rows were locked last round
 
     def start(self) -> list[Claim]:
         """Claim what is free now and start renewing; returns the first claims."""
@@ -114,13 +125,21 @@ class LeaseKeeper:
         """Renew; returns leases this replica held two rounds running without tracking them
         (created here but never stepped), which would otherwise be renewed unworked forever."""
         began = self._mono()
-        kept = self._store.renew()
+        try:
+            renewal = self._store.renew()
+        except StoreError:
+            self._on_renewal(False)
+            raise
+        kept, locked = set(renewal.renewed), renewal.locked
         with self._lock:
-            lost = [key for key in self._held if key not in kept]
+            lost = [key for key in self._held if key not in kept and key not in locked]
             untracked = kept - self._tracked
-            self._tracked &= kept
-            self._held = dict.fromkeys(kept, began + self._ttl)
-            self._epochs = {key: e for key, e in self._epochs.items() if key in kept}
+            self._tracked &= kept | locked
+            self._held = {key: self._held[key] for key in locked if key in self._held} | (
+                dict.fromkeys(kept, began + self._ttl)
+            )
+            self._epochs = {k: e for k, e in self._epochs.items() if k in kept or k in locked}
+        self._report(locked)
         orphans, self._untracked = untracked & self._untracked, untracked
         for owner, request_id in lost:
             self._log.debug("lease ended", owner=owner, request_id=request_id)
@@ -135,7 +154,14 @@ class LeaseKeeper:
             try:
                 claims = self._renew() + self._scan()
             except StoreError as exc:
-                self._log.warning("leases not renewed", cause=str(exc))
+                with self._lock:
+                    held = sorted(request_id for _, request_id in self._held)
+                self._log.warning(
+                    "leases not renewed",
+                    cause=str(exc),
+                    count=len(held),
+                    request_ids=held[:_LOGGED_IDS],
+                )
                 continue
             if claims:
                 self._log.info(
@@ -144,3 +170,24 @@ class LeaseKeeper:
                     from_other_replicas=sum(c.taken_over for c in claims),
                 )
                 self._on_claimed(claims)
+
+    # Renewal reports ----------------------------------------------------------------------------
+
+    def _report(self, locked: frozenset[Key]) -> None:
+        """Report a round that renewed what it could: failed if a lease's row was locked in
+        this round and the one before (a row locked for a moment, by this replica's own write,
+        is renewed next round)."""
+        stuck = locked & self._locked
+        self._locked = locked
+        if stuck:
+            ids = sorted(request_id for _, request_id in stuck)
+            self._log.warning(
+                "leases not renewed: their rows are locked by another transaction",
+                count=len(stuck),
+                request_ids=ids[:_LOGGED_IDS],
+            )
+        self._on_renewal(not stuck)
+
+
+def _ignore(complete: bool) -> None:
+    """The default renewal report: nothing."""

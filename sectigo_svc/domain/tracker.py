@@ -80,11 +80,13 @@ class Tracker:
         clock: StoreClock,
         on_duplicate: Callable[[int], None] = lambda surplus: None,
         on_adopt: Callable[[str], None] = lambda phase: None,
+        on_lease_renewal: Callable[[bool], None] | None = None,
     ) -> None:
         """``out_of_licences`` is called when Sectigo refuses an order for lack of licences, so
         that cached balances are dropped and new requests are refused at once; ``on_duplicate``
         counts surplus batches found under one request's name; ``on_adopt(phase)`` counts
-        batches found by a lookup before an order (phase: the send state then)."""
+        batches found by a lookup before an order (phase: the send state then);
+        ``on_lease_renewal`` hears of each lease renewal round (see :class:`LeaseKeeper`)."""
         self._store = store
         self._sectigo = sectigo_client
         self._notifier = notifier
@@ -96,7 +98,13 @@ class Tracker:
         # Finished requests sent more than once, to be looked up once more after the quarantine.
         self._late_checks: set[Key] = set()
         self._scheduler = Scheduler(self._step_safely, settings.workers, "tracker")
-        self._leases = LeaseKeeper(store, settings.lease_seconds, self._taken_over, clock=clock)
+        self._leases = LeaseKeeper(
+            store,
+            settings.lease_seconds,
+            self._taken_over,
+            clock=clock,
+            on_renewal=on_lease_renewal,
+        )
         self._submitter = Submitter(
             sectigo_client,
             self._save,

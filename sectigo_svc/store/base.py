@@ -61,6 +61,16 @@ class Claim:
     epoch: int = 0
 
 
+@dataclass(frozen=True)
+class Renewal:
+    """One round of lease renewal: ``renewed`` leases of the holder now last another lease time;
+    ``locked`` ones are the holder's too, but their rows were locked by another transaction, so
+    they were left as they were (they lapse unless a later round renews them)."""
+
+    renewed: frozenset[Key]
+    locked: frozenset[Key] = frozenset()
+
+
 class StoreError(Exception):
     """The store cannot be used (unreachable, corrupt, or a newer schema than this code)."""
 
@@ -190,8 +200,9 @@ class RequestStore(Protocol):
         claim of a lease not held live by :attr:`holder` bumps the request's lease epoch."""
         ...
 
-    def renew(self) -> set[Key]:
-        """Extend every lease :attr:`holder` has on unfinished requests; returns their keys."""
+    def renew(self) -> Renewal:
+        """Extend every lease :attr:`holder` has on unfinished requests whose row no other
+        transaction has locked (one locked row never holds up the others)."""
         ...
 
     def release(self) -> None:

@@ -12,6 +12,10 @@ Several replicas share one database: leases say which replica tracks which unfin
 (claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``, timed on the database server's clock, so the
 replicas' clocks do not matter), and every create and update sends a ``NOTIFY`` on
 :data:`CHANNEL` (delivered at commit) that :meth:`PostgresStore.on_change` listeners receive.
+
+Nothing waits long on the database: every pooled connection has a lock and a statement timeout
+(:data:`LOCK_TIMEOUT_MS`, :data:`STATEMENT_TIMEOUT_MS`), an operation waits at most
+:data:`POOL_WAIT` seconds for a connection, and while the last ping failed operations fail at once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import dataclasses
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -46,6 +51,7 @@ from sectigo_svc.store.base import (
     LeaseLost,
     ListQuery,
     Page,
+    Renewal,
     StaleUpdate,
     StoreError,
     TransitionRefused,
@@ -76,9 +82,27 @@ _CANARY_CONTEXT = "store\0sealing_check"
 # Key of the transaction-scoped advisory lock that serialises migrations ("sectigo" in ASCII).
 MIGRATION_LOCK = 0x73656374696730
 _TERMINAL = [s.value for s in RequestState if s.terminal]
-_CONNECT_TIMEOUT = 10
-_POOL_WAIT = 10.0  # seconds an operation waits for a pooled connection
-_PING_WAIT = 3.0  # seconds a readiness ping may take
+# Time limits of every statement on a pooled connection, well under a lease (30 s by default): a
+# row another session keeps locked (say an operator's psql idle in a transaction after SELECT ...
+# FOR UPDATE) or a stalled server fails the one operation that needs it with a StoreError, instead
+# of holding a worker thread and, through it, unrelated requests and the renewal of leases.
+LOCK_TIMEOUT_MS = 2000  # the longest a statement waits for a lock (a row, a table)
+STATEMENT_TIMEOUT_MS = 5000  # the longest a statement runs, waits included
+# Migrations run once, at start, and may wait that long for another replica's (the advisory lock).
+MIGRATION_LOCK_TIMEOUT_MS = 120_000
+POOL_WAIT = 2.0  # seconds an operation waits for a pooled connection before it fails
+_OPEN_TIMEOUT = 10  # seconds to connect at start (migrations, the pool's first connection)
+_CONNECT_TIMEOUT = 3  # seconds a later connection (pooled, ping, listener) may take to connect
+# Unacknowledged data gives a connection up after this, so a server gone silent (its host lost)
+# breaks the connection instead of leaving a statement waiting for ever.
+_TCP_USER_TIMEOUT_MS = 10_000
+# How long the pool retries a lost connection (its own backoff, 1 s then 2 s) before it gives up;
+# a later operation, or the first ping that succeeds after an outage, connects anew at once.
+_RECONNECT_WINDOW = 2.0
+_PING_WAIT_MS = 3000  # the longest a readiness ping's statement may take
+# After a ping fails, operations fail at once for this long, or until a ping succeeds (readiness
+# pings every 2 s), rather than each waiting POOL_WAIT for a connection that will not come.
+_KNOWN_DOWN_FOR = 5.0
 # The channel of change notifications; the payload is a JSON [owner, request_id, terminal].
 CHANNEL = "sectigo_svc_requests"
 _MAX_PAYLOAD = 7900  # PostgreSQL's limit is 8000 bytes; longer keys are left to re-reads
@@ -113,8 +137,12 @@ class PostgresStore:
         self._sealer = sealer
         self._sealed = Sealed(sealer)
         self._closed = False
+        # The readiness ping's own connection, and when a ping last failed (None: it succeeded).
+        self._ping_lock = threading.Lock()
+        self._pinger: psycopg.Connection[Any] | None = None
+        self._down_at: float | None = None
         try:
-            with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT) as connection:
+            with psycopg.connect(url, connect_timeout=_OPEN_TIMEOUT) as connection:
                 self._migrate(connection)
         except psycopg.Error as exc:
             raise self._error("cannot open the store", exc) from None
@@ -122,14 +150,16 @@ class PostgresStore:
             url,
             min_size=1,
             max_size=pool_size,
-            kwargs={"connect_timeout": _CONNECT_TIMEOUT},
-            timeout=_POOL_WAIT,
+            kwargs={"connect_timeout": _CONNECT_TIMEOUT, "tcp_user_timeout": _TCP_USER_TIMEOUT_MS},
+            configure=_limit_time,
+            timeout=POOL_WAIT,
+            reconnect_timeout=_RECONNECT_WINDOW,
             open=False,
             name="sectigo-store",
             check=ConnectionPool.check_connection,
         )
         try:
-            self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+            self._pool.open(wait=True, timeout=_OPEN_TIMEOUT)
         except PoolTimeout:
             self._pool.close()
             raise StoreError(f"cannot open the store {self._where}: no connection") from None
@@ -144,12 +174,15 @@ class PostgresStore:
         return StoreError(f"{what} {self._where}: {text}")
 
     @contextlib.contextmanager
-    def _transaction(self, wait: float = _POOL_WAIT) -> Iterator[psycopg.Cursor[DictRow]]:
+    def _transaction(self) -> Iterator[psycopg.Cursor[DictRow]]:
         """A cursor in one transaction: committed on success, rolled back on any error."""
         if self._closed:
             raise StoreError(f"the store {self._where} is closed")
+        down_at = self._down_at
+        if down_at is not None and time.monotonic() - down_at < _KNOWN_DOWN_FOR:
+            raise StoreError(f"the store {self._where} does not answer (its last check failed)")
         try:
-            with self._pool.connection(timeout=wait) as connection, connection.transaction():
+            with self._pool.connection() as connection, connection.transaction():
                 yield connection.cursor(row_factory=dict_row)
         except (StaleUpdate, LeaseLost, TransitionRefused):
             raise
@@ -163,6 +196,9 @@ class PostgresStore:
     def _migrate(self, connection: psycopg.Connection[Any]) -> None:
         with connection.transaction():
             db = connection.cursor()
+            db.execute(
+                "SELECT set_config('lock_timeout', %s, true)", (f"{MIGRATION_LOCK_TIMEOUT_MS}ms",)
+            )
             db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
             row = db.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -407,14 +443,25 @@ class PostgresStore:
             for row in rows
         ]
 
-    def renew(self) -> set[Key]:
+    def renew(self) -> Renewal:
+        # Rows another transaction has locked (an operator's session, a write under way) are
+        # skipped, not waited for, so one locked row never holds up the renewal of the others;
+        # the outer SELECT (this statement's snapshot, which takes no locks) names them.
+        statement = sql.SQL(
+            "WITH mine AS (SELECT seq FROM requests WHERE lease_holder = %(me)s "
+            "AND NOT (state = ANY(%(terminal)s)) FOR UPDATE SKIP LOCKED), "
+            "renewed AS (UPDATE requests SET lease_expires = {now} + %(ttl)s FROM mine "
+            "WHERE requests.seq = mine.seq RETURNING requests.seq) "
+            "SELECT owner, request_id, seq IN (SELECT seq FROM renewed) AS renewed "
+            "FROM requests WHERE lease_holder = %(me)s AND NOT (state = ANY(%(terminal)s))"
+        ).format(now=sql.SQL(_NOW))
+        params = {"me": self._holder, "ttl": self._lease, "terminal": _TERMINAL}
         with self._transaction() as db:
-            rows = db.execute(
-                f"UPDATE requests SET lease_expires = {_NOW} + %s "  # noqa: S608 - fixed clauses
-                "WHERE lease_holder = %s AND NOT (state = ANY(%s)) RETURNING owner, request_id",
-                (self._lease, self._holder, _TERMINAL),
-            ).fetchall()
-        return {(row["owner"], row["request_id"]) for row in rows}
+            rows = db.execute(statement, params).fetchall()
+        return Renewal(
+            renewed=frozenset((r["owner"], r["request_id"]) for r in rows if r["renewed"]),
+            locked=frozenset((r["owner"], r["request_id"]) for r in rows if not r["renewed"]),
+        )
 
     def release(self) -> None:
         with self._transaction() as db:
@@ -435,11 +482,15 @@ class PostgresStore:
         thread.start()
 
     def _listen(self, callback: ChangeCallback) -> None:
+        # No lock or statement timeout here: this connection only waits for notifications.
         pause = 0.5
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT
+                    self._url,
+                    autocommit=True,
+                    connect_timeout=_CONNECT_TIMEOUT,
+                    tcp_user_timeout=_TCP_USER_TIMEOUT_MS,
                 ) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     pause = 0.5
@@ -456,8 +507,52 @@ class PostgresStore:
             pause = min(pause * 2, _LISTEN_RETRY_MAX)
 
     def ping(self) -> None:
-        with self._transaction(wait=_PING_WAIT) as db:
-            db.execute("SELECT 1")
+        """Ask the server on a connection of its own, outside the pool (opened again when
+        broken), so a pool still backing off after an outage delays nothing. While the last ping
+        failed, operations fail at once; the first ping that succeeds after one that failed has
+        the pool check its connections and connect anew at once."""
+        if self._closed:
+            raise StoreError(f"the store {self._where} is closed")
+        with self._ping_lock:
+            try:
+                self._ping()
+            except psycopg.Error as exc:
+                self._down_at = time.monotonic()
+                raise self._error("store check failed on", exc) from None
+            recovered, self._down_at = self._down_at is not None, None
+        if recovered:
+            try:
+                self._pool.check()
+            except psycopg.Error as exc:  # the next operation or ping finds out
+                self._log.warning("store pool not refilled", cause=self._error("on", exc).args[0])
+
+    def _ping(self) -> None:
+        """``SELECT 1`` on the ping connection; with the ping lock held."""
+        connection = self._pinger
+        if connection is not None and not connection.closed:
+            try:
+                connection.execute("SELECT 1")
+                return
+            except psycopg.Error:
+                if not connection.broken:
+                    raise  # the server answered, too slowly: no second try
+                connection.close()
+        self._pinger = None
+        connection = psycopg.connect(
+            self._url,
+            autocommit=True,
+            connect_timeout=_CONNECT_TIMEOUT,
+            tcp_user_timeout=_TCP_USER_TIMEOUT_MS,
+        )
+        try:
+            connection.execute(
+                "SELECT set_config('statement_timeout', %s, false)", (f"{_PING_WAIT_MS}ms",)
+            )
+            connection.execute("SELECT 1")
+        except psycopg.Error:
+            connection.close()
+            raise
+        self._pinger = connection
 
     def close(self) -> None:
         if self._closed:
@@ -465,8 +560,21 @@ class PostgresStore:
         self._closed = True
         self._stopping.set()
         for thread in self._listeners:
-            thread.join(_CONNECT_TIMEOUT)
+            thread.join(_OPEN_TIMEOUT)
+        with self._ping_lock:
+            if self._pinger is not None:
+                self._pinger.close()
+                self._pinger = None
         self._pool.close()
+
+
+def _limit_time(connection: psycopg.Connection[Any]) -> None:
+    """Set the time limits of a new pooled connection, for every statement it will run."""
+    connection.execute(
+        "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (f"{LOCK_TIMEOUT_MS}ms", f"{STATEMENT_TIMEOUT_MS}ms"),
+    )
+    connection.commit()
 
 
 def _remember(db: psycopg.Cursor[DictRow], request: CertificateRequest) -> None:

@@ -40,6 +40,7 @@ from sectigo_svc.store.base import (
     Key,
     ListQuery,
     Page,
+    Renewal,
     StoreError,
     holder_name,
     refusal,
@@ -408,7 +409,7 @@ class SqliteStore:
                 )
         return claims
 
-    def renew(self) -> set[Key]:
+    def renew(self) -> Renewal:
         marks = ", ".join("?" for _ in _TERMINAL)
         with self._write() as db:
             rows = db.execute(
@@ -416,7 +417,7 @@ class SqliteStore:
                 f"WHERE lease_holder = ? AND state NOT IN ({marks}) RETURNING owner, request_id",
                 (time.time() + self._lease, self._holder, *_TERMINAL),
             ).fetchall()
-        return {(row[0], row[1]) for row in rows}
+        return Renewal(frozenset((row[0], row[1]) for row in rows))
 
     def release(self) -> None:
         with self._write() as db:

@@ -1,9 +1,12 @@
 """Several replicas in this process on one PostgreSQL database: one request per (caller,
 request_id) whichever replica is asked, Watch on any replica, takeover of a stopped replica's
-requests, and readiness that follows the database."""
+requests, readiness that follows the database, and a locked row or a database outage that stall
+nothing else."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -11,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
+import requests
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.sealing import load_or_create_key
@@ -177,3 +184,96 @@ def test_replicas_share_one_sectigo_login(
 
     stats = fleet[0].sectigo.stats()
     assert stats["logins"] == 1, stats
+
+
+def _metrics(service: Service) -> dict[str, float]:
+    """The service's metrics endpoint, as ``{"name{labels}": value}``."""
+    url = f"http://127.0.0.1:{service.app.metrics_port}/metrics"
+    text = requests.get(url, timeout=5).text
+    return {
+        line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def _events(captured: io.StringIO, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == event]
+
+
+def test_a_row_locked_by_another_session_holds_up_only_its_own_request(
+    replicas: Replicas,
+    emulator_factory: EmulatorFactory,
+    postgres_url: str,
+    captured: io.StringIO,
+) -> None:
+    emulator = emulator_factory(issue_delay=0.2)
+    (service,) = replicas(1, emulator=emulator, lease_seconds=3.0, metrics_listen="127.0.0.1:0")
+    stub = service.stub()
+    service.sectigo.settings(stuck=True)
+    names = ["free-1", "free-2", "locked"]  # the locked one last: a renewal reaches it last
+    for name in names:
+        stub.IssueCertificate(server_key_request(name, f"{name}.example.com"))
+    for name in names:
+        wait_for(stub, name, [PROCESSING])
+
+    with psycopg.connect(postgres_url) as operator:
+        # An operator's session, idle in a transaction that holds one request's row.
+        operator.execute("SELECT 1 FROM requests WHERE request_id = 'locked' FOR UPDATE")
+
+        warning = "leases not renewed: their rows are locked by another transaction"
+        logged = poll(lambda: _events(captured, warning) or None, "the keeper's warning")
+        assert logged[0]["request_ids"] == ["locked"] and logged[0]["count"] == 1
+        assert _metrics(service)["sectigo_svc_lease_renewal_failures_total"] >= 1
+        poll(
+            lambda: _metrics(service)["sectigo_svc_lease_renewal_age_seconds"] > 2 or None,
+            "the age of the last complete renewal growing",
+        )
+
+        service.sectigo.settings(stuck=False)
+        for name in ("free-1", "free-2"):
+            wait_for(stub, name, [READY], timeout=20)
+        assert wait_for(stub, "locked", [PROCESSING]).state == PROCESSING
+        operator.rollback()
+
+    wait_for(stub, "locked", [READY])
+
+
+def test_a_database_outage_leaves_metrics_quick_errors_and_a_quick_return(
+    replicas: Replicas, own_postgres: Cluster
+) -> None:
+    (service,) = replicas(1, url=own_postgres.database(), metrics_listen="127.0.0.1:0")
+    assert _metrics(service)['sectigo_svc_requests{state="READY"}'] == 0
+
+    own_postgres.stop()
+    for _ in range(2):  # with the store failing, then known to be down
+        started = time.monotonic()
+        scraped = _metrics(service)
+        assert time.monotonic() - started < 1.0, "a scrape waited for the database"
+        assert scraped["sectigo_svc_sectigo_up"] == 1
+        assert scraped['sectigo_svc_requests{state="READY"}'] == 0, "the last reading"
+        assert "sectigo_svc_store_reading_age_seconds" in scraped
+        poll(lambda: True if service.health() == "NOT_SERVING" else None, "NOT_SERVING", 20)
+
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as raised:
+        service.stub().GetCertificateRequest(
+            pb.GetCertificateRequestRequest(request_id="any"), timeout=10
+        )
+    assert time.monotonic() - started < 3.0
+    call: grpc.Call = raised.value  # type: ignore[assignment]
+    assert call.code() is grpc.StatusCode.UNAVAILABLE
+    status = rpc_status.from_call(call)
+    assert status is not None
+    (detail,) = status.details
+    assert detail.Unpack(error_details_pb2.RetryInfo())
+
+    own_postgres.start()
+    poll(lambda: True if service.health() == "SERVING" else None, "SERVING again", 6)
+    missing = failure(
+        lambda: service.stub().GetCertificateRequest(
+            pb.GetCertificateRequestRequest(request_id="any"), timeout=10
+        )
+    )
+    assert missing.code is grpc.StatusCode.NOT_FOUND

@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from sectigo_svc.domain.leases import LeaseKeeper
 from sectigo_svc.domain.models import RequestState
 from sectigo_svc.sealing import Sealer
-from sectigo_svc.store.base import Key, RequestStore
+from sectigo_svc.store.base import Key, RequestStore, StoreError
 from sectigo_svc.store.postgres import PostgresStore
 from sectigo_svc.store.sqlite import SqliteStore
 from tests.store.conftest import KEY, Backend
@@ -39,7 +40,7 @@ def test_a_request_is_leased_to_its_creator_and_only_unfinished_ones_are_claimed
         ("open", store.holder),
         ("done", store.holder),
     ]
-    assert store.renew() == {open_one.key}
+    assert store.renew().renewed == {open_one.key}
     claimed = store.claim([open_one.key, done.key])
     assert [(c.key, c.taken_over) for c in claimed] == [(open_one.key, False)]
     assert store.claim(None) == []  # nothing free: the one open request is held already
@@ -53,7 +54,7 @@ def test_a_request_on_hold_is_neither_active_nor_leased(backend: Backend) -> Non
     store.update(dataclasses.replace(ready, state=RequestState.ON_HOLD))
 
     assert store.active() == []
-    assert store.renew() == set()
+    assert store.renew().renewed == frozenset()
     assert store.claim([request.key]) == []
     assert store.claim(None) == []
     assert store.count_by_state() == {"ON_HOLD": 1}
@@ -66,7 +67,7 @@ def test_released_leases_are_claimed_by_the_next_holder_without_a_takeover(
     for number in range(3):
         store.create(_request(f"r{number}"), None)
     store.release()
-    assert store.renew() == set()
+    assert store.renew().renewed == set()
     if backend.name == "sqlite":
         store.close()
         successor: RequestStore = SqliteStore(tmp_path / "requests.db", Sealer(KEY))
@@ -76,7 +77,7 @@ def test_released_leases_are_claimed_by_the_next_holder_without_a_takeover(
         claims = successor.claim(None)
         assert sorted(c.key[1] for c in claims) == ["r0", "r1", "r2"]
         assert not any(c.taken_over for c in claims)
-        assert len(successor.renew()) == 3
+        assert len(successor.renew().renewed) == 3
     finally:
         successor.close()
 
@@ -107,8 +108,8 @@ def test_a_lease_held_by_a_live_replica_is_not_claimed_until_it_lapses(postgres_
         claims = second.claim(None)
 
         assert [(c.key, c.taken_over) for c in claims] == [(made.key, True)]
-        assert first.renew() == set(), "a lease taken over is no longer the first holder's"
-        assert second.renew() == {made.key}
+        assert first.renew().renewed == set(), "a lease taken over is no longer the first holder's"
+        assert second.renew().renewed == {made.key}
         assert first.claim([made.key]) == []
     finally:
         first.close()
@@ -122,7 +123,7 @@ def test_renewing_keeps_a_lease_past_its_time(postgres_url: str) -> None:
         made, _ = first.create(_request("kept"), None)
         for _ in range(4):
             time.sleep(0.4)
-            assert first.renew() == {made.key}
+            assert first.renew().renewed == {made.key}
             assert second.claim(None) == []
     finally:
         first.close()
@@ -234,4 +235,48 @@ def test_the_keeper_resumes_its_own_leases_that_nothing_tracks(postgres_url: str
         assert resumed == [made.key]
     finally:
         keeper.stop(release=True)
+        store.close()
+
+
+def test_a_renewal_skips_a_row_another_session_locked_and_renews_the_rest(
+    postgres_url: str,
+) -> None:
+    store = _replica(postgres_url, "holder")
+    try:
+        made = [store.create(_request(name), None)[0] for name in ("one", "held", "two")]
+        with psycopg.connect(postgres_url) as other:
+            other.execute("SELECT 1 FROM requests WHERE request_id = 'held' FOR UPDATE")
+            release = threading.Timer(10, other.rollback)  # the old renewal waited for it
+            release.start()
+            try:
+                renewal = store.renew()
+            finally:
+                release.cancel()
+            other.rollback()
+        assert renewal.renewed == {made[0].key, made[2].key}
+        assert renewal.locked == {made[1].key}
+        assert store.renew().renewed == {key.key for key in made}
+    finally:
+        store.close()
+
+
+def test_a_write_to_a_row_another_session_locked_fails_after_the_lock_timeout(
+    postgres_url: str,
+) -> None:
+    store = _replica(postgres_url, "holder")
+    try:
+        made, _ = store.create(_request("held"), None)
+        with psycopg.connect(postgres_url) as other:
+            other.execute("SELECT 1 FROM requests WHERE request_id = 'held' FOR UPDATE")
+            release = threading.Timer(10, other.rollback)  # the old claim waited for it
+            release.start()
+            try:
+                with pytest.raises(StoreError, match="lock timeout") as failed:
+                    store.claim([made.key])
+            finally:
+                release.cancel()
+            other.rollback()
+        assert "postgresql://" in str(failed.value)  # where, as the store names it
+        assert [c.key for c in store.claim([made.key])] == [made.key]
+    finally:
         store.close()
