@@ -11,7 +11,7 @@ package, ``sectigo.ca.v2``, served beside this one.
 """
 
 MAJOR = 1
-MINOR = 0
+MINOR = 1
 VERSION = f"{MAJOR}.{MINOR}"
 # Request metadata (gRPC header) key carrying the caller's API version, "<major>.<minor>".
 VERSION_HEADER = "sectigo-ca-api-version"
