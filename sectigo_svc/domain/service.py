@@ -200,7 +200,7 @@ class CertificateService:
             return spec, "", parsed.key_algorithm
         key = request.server_key
         assert key is not None
-        common_name = validation.dns_name(key.common_name, "server_key.common_name")
+        common_name = validation.common_name(key.common_name, "server_key.common_name")
         password = key.pkcs12_password
         if password:
             validation.pkcs12_password(password, "server_key.pkcs12_password")
