@@ -289,11 +289,13 @@ class CertificateService:
             after=_decode_token(page_token),
         )
         page = self._store.list_requests(query)
-        while measure is not None and (fit := _fitting(page.requests, measure, budget)) < len(
-            page.requests
-        ):
-            # Read the shorter page again: its cursor is then the last row shown. The limit only
-            # shrinks, so this ends (at one request, which always fits).
+        while measure is not None:
+            fit = _fitting(page.requests, measure, budget)
+            if fit == len(page.requests):
+                break
+            # Over the budget: read the shorter page again, whose cursor is then its last row
+            # (the store gives a page's cursor, not each row's). The limit only shrinks, so this
+            # ends, at the latest at one request, which always fits.
             query = dataclasses.replace(query, limit=fit)
             page = self._store.list_requests(query)
         token = _encode_token(page.next_cursor) if page.next_cursor is not None else ""
