@@ -130,16 +130,30 @@ def status(session: Session, request_id: str, owner: str) -> None:
 )
 @click.option("--common-name", "-n", default="", help="Only this common name.")
 @click.option("--all", "every_owner", is_flag=True, help="Every identity's requests (admins).")
+@click.option(
+    "--page-size",
+    type=click.IntRange(0, 500),
+    default=0,
+    help="Requests per call, 1 to 500 (0: the service's default). Every page is listed.",
+)
 @_owner
 @pass_session
 def list_requests(
-    session: Session, states: list[RequestState], common_name: str, every_owner: bool, owner: str
+    session: Session,
+    states: list[RequestState],
+    common_name: str,
+    every_owner: bool,
+    page_size: int,
+    owner: str,
 ) -> None:
-    """List requests, newest first."""
+    """List every matching request, newest first (all pages)."""
     if every_owner and owner:
         raise click.UsageError("give --all or --owner, not both")
     scope = ALL_OWNERS if every_owner else owner
-    found = list(session.client().list(states=states, common_name=common_name, owner=scope))
+    requests = session.client().list(
+        states=states, common_name=common_name, owner=scope, page_size=page_size
+    )
+    found = list(requests)
     session.emit(found, lambda rows: show.records(rows, with_owner=bool(scope)))
 
 

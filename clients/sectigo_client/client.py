@@ -207,10 +207,13 @@ class CertificateAuthorityClient:
         page_size: int = 0,
         timeout: float | None = None,
     ) -> Iterator[CertificateRecord]:
-        """The caller's requests (or ``owner``'s; :data:`ALL_OWNERS` for all), newest first.
+        """Every one of the caller's requests (or ``owner``'s; :data:`ALL_OWNERS` for all),
+        newest first.
 
-        Pages are fetched as the iteration goes, each call with its own deadline; errors are
-        raised by the iteration, not by this call.
+        Pages are fetched as the iteration goes, following ``next_page_token`` to the end, each
+        call with its own deadline; errors are raised by the iteration, not by this call.
+        ``page_size`` (1 to 500, 0 for the service's default of 50) is an upper bound: the
+        service also cuts a page at 1 MiB, so that it always fits gRPC's message limit.
         """
         numbers = [convert.state_number(state) for state in states]
         token = ""
@@ -346,18 +349,29 @@ class CertificateAuthorityClient:
         common_name: str | None = None,
         serial_number: str | None = None,
         timeout: float | None = None,
+        page_size: int = 0,
     ) -> tuple[FoundCertificate, ...]:
-        """Sectigo's certificates with this exact common name, or this serial number (hex)."""
-        if common_name is not None and serial_number is None:
-            message = pb.FindCertificatesRequest(common_name=common_name)
-        elif serial_number is not None and common_name is None:
-            message = pb.FindCertificatesRequest(serial_number=serial_number)
-        else:
+        """Sectigo's certificates with this exact common name, or this serial number (hex), in
+        ascending serial number order: every page of them, following ``next_page_token``
+        (``timeout`` is per page). ``page_size``: at most this many per call (0: as many as fit
+        in the service's 1 MiB page)."""
+        if (common_name is None) == (serial_number is None):
             raise ValueError("give exactly one of common_name and serial_number")
-        reply = self._transport.unary(
-            self._stub.FindCertificates, "FindCertificates", message, timeout
-        )
-        return convert.found(reply.certificates)
+        found: list[FoundCertificate] = []
+        token = ""
+        while True:
+            message = pb.FindCertificatesRequest(page_size=page_size, page_token=token)
+            if common_name is not None:
+                message.common_name = common_name
+            else:
+                message.serial_number = serial_number or ""
+            reply = self._transport.unary(
+                self._stub.FindCertificates, "FindCertificates", message, timeout
+            )
+            found.extend(convert.found(reply.certificates))
+            token = reply.next_page_token
+            if not token:
+                return tuple(found)
 
     def revoke(
         self,

@@ -4,7 +4,12 @@ issued, unless it is admin."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sectigo_svc.domain import validation
@@ -69,31 +74,111 @@ class ProfileDescription:
     parameters: tuple[ProfileParameter, ...]
 
 
+@dataclass(frozen=True)
+class FoundPage:
+    certificates: list[FoundCertificate]
+    next_page_token: str
+
+
+MAX_FIND_PAGE = 500
+_FIND_TOKEN = re.compile(r"f1:([0-9A-F]{1,40}):([0-9a-f]{32})")
+_MAX_FIND_TOKEN_CHARS = 128
+
+
+def _order_key(item: sectigo.FoundCertificate) -> tuple[int, str] | None:
+    """Where a certificate goes in the find order: its serial number, then (for the rare equal
+    serials of two issuing CAs) a digest of its device id, which keeps tokens small."""
+    try:
+        serial = int(validation.serial_number(item.serial_number), 16)
+    except InvalidArgument:
+        return None
+    return serial, hashlib.sha256(item.device_id.encode()).hexdigest()[:32]
+
+
+def _encode_find_token(key: tuple[int, str] | None) -> str:
+    assert key is not None
+    serial, device_id = key
+    return base64.urlsafe_b64encode(f"f1:{serial:X}:{device_id}".encode()).decode()
+
+
+def _decode_find_token(token: str) -> tuple[int, str] | None:
+    """The last (serial, device id) a :func:`_encode_find_token` token showed, or
+    InvalidArgument for anything that token could not be."""
+    if not token:
+        return None
+    key = None
+    if len(token) <= _MAX_FIND_TOKEN_CHARS:
+        try:
+            text = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+            found = _FIND_TOKEN.fullmatch(text.decode("ascii"))
+        except (ValueError, binascii.Error):
+            found = None
+        if found is not None:
+            key = (int(found[1], 16), found[2])
+            if _encode_find_token(key) != token:
+                key = None
+    if key is None:
+        raise InvalidArgument("page_token", "is not a token this service returned")
+    return key
+
+
 class AccountReads:
     def __init__(self, store: RequestStore, sectigo: SectigoClient) -> None:
         self._store = store
         self._sectigo = sectigo
 
     def find(
-        self, caller: Caller, common_name: str, serial_number: str, deadline: Deadline | None
-    ) -> list[FoundCertificate]:
+        self,
+        caller: Caller,
+        common_name: str,
+        serial_number: str,
+        deadline: Deadline | None,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        measure: Callable[[FoundCertificate], int] | None = None,
+        budget: int = 0,
+    ) -> FoundPage:
+        """A page of the certificates Sectigo finds, in ascending serial number order (then
+        device id): at most ``page_size`` (0: no count limit) and, with ``measure``, at most
+        ``budget`` by it, never fewer than one. The token holds the last certificate shown, so
+        pages stay right while Sectigo's list grows. Certificates whose serial number is not
+        hexadecimal cannot be placed in that order and are left out."""
         if bool(common_name) == bool(serial_number):
             raise InvalidArgument("criterion", "give exactly one of common_name and serial_number")
+        if not 0 <= page_size <= MAX_FIND_PAGE:
+            raise InvalidArgument(
+                "page_size", f"must be between 0 and {MAX_FIND_PAGE} (0: as many as fit)"
+            )
         serial = validation.serial_number(serial_number) if serial_number else ""
         name = validation.dns_name(common_name, "common_name") if common_name else ""
+        after = _decode_find_token(page_token)
         with upstream("find certificates"):
             found = self._sectigo.find(common_name=name, serial_number=serial, deadline=deadline)
-        return [
-            FoundCertificate(
+        ordered = sorted(
+            (key, item) for item in found.items if (key := _order_key(item)) is not None
+        )
+        shown: list[FoundCertificate] = []
+        last: tuple[int, str] | None = None
+        total = 0
+        for key, item in ordered:
+            if after is not None and key <= after:
+                continue
+            if not (caller.admin or self._owns(caller, item)):
+                continue
+            certificate = FoundCertificate(
                 item.device_id,
                 item.common_name,
                 item.serial_number,
                 item.status,
                 item.creation_date,
             )
-            for item in found.items
-            if caller.admin or self._owns(caller, item)
-        ]
+            total += measure(certificate) if measure is not None else 0
+            if shown and (len(shown) == page_size or (measure is not None and total > budget)):
+                return FoundPage(shown, _encode_find_token(last))
+            shown.append(certificate)
+            last = key
+        return FoundPage(shown, "")
 
     def _owns(self, caller: Caller, item: sectigo.FoundCertificate) -> bool:
         try:

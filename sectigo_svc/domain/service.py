@@ -15,7 +15,7 @@ import datetime as dt
 import re
 import secrets
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sectigo_svc.domain import validation
@@ -207,7 +207,7 @@ class CertificateService:
             return spec, "", parsed.key_algorithm
         key = request.server_key
         assert key is not None
-        common_name = validation.dns_name(key.common_name, "server_key.common_name")
+        common_name = validation.common_name(key.common_name, "server_key.common_name")
         password = key.pkcs12_password
         if password:
             validation.pkcs12_password(password, "server_key.pkcs12_password")
@@ -279,7 +279,13 @@ class CertificateService:
         common_name: str,
         page_size: int,
         page_token: str,
+        measure: Callable[[CertificateRequest], int] | None = None,
+        budget: int = 0,
     ) -> ListPage:
+        """A page of requests, newest first: at most ``page_size`` of them and, with ``measure``
+        (what one request adds to the reply), at most ``budget`` by that measure, but never
+        fewer than one. A page cut short by the budget has a ``next_page_token`` like one cut by
+        ``page_size``."""
         if owner == ALL_OWNERS:
             if not caller.admin:
                 raise PermissionDenied("only admins may list every identity's requests")
@@ -289,15 +295,23 @@ class CertificateService:
         if not 0 <= page_size <= 500:
             raise InvalidArgument("page_size", "must be between 1 and 500 (0 means 50)")
         name = validation.dns_name(common_name, "common_name") if common_name else ""
-        page = self._store.list_requests(
-            ListQuery(
-                owner=scope,
-                states=states,
-                common_name=name,
-                limit=page_size or 50,
-                after=_decode_token(page_token),
-            )
+        query = ListQuery(
+            owner=scope,
+            states=states,
+            common_name=name,
+            limit=page_size or 50,
+            after=_decode_token(page_token),
         )
+        page = self._store.list_requests(query)
+        while measure is not None:
+            fit = _fitting(page.requests, measure, budget)
+            if fit == len(page.requests):
+                break
+            # Over the budget: read the shorter page again, whose cursor is then its last row
+            # (the store gives a page's cursor, not each row's). The limit only shrinks, so this
+            # ends, at the latest at one request, which always fits.
+            query = dataclasses.replace(query, limit=fit)
+            page = self._store.list_requests(query)
         token = _encode_token(page.next_cursor) if page.next_cursor is not None else ""
         return ListPage(list(page.requests), token)
 
@@ -436,6 +450,20 @@ class CertificateService:
         self._store.record_audit(
             AuditEntry(self._clock(), caller.identity, action, owner, request_id, detail)
         )
+
+
+def _fitting(
+    requests: Sequence[CertificateRequest],
+    measure: Callable[[CertificateRequest], int],
+    budget: int,
+) -> int:
+    """How many of ``requests``, from the first, fit in ``budget``; at least one."""
+    total = 0
+    for count, request in enumerate(requests):
+        total += measure(request)
+        if total > budget:
+            return max(count, 1)
+    return len(requests)
 
 
 def _encode_token(cursor: int) -> str:

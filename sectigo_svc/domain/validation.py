@@ -32,7 +32,12 @@ SERIAL = re.compile(r"[0-9A-Fa-f: ]{1,128}")
 MAX_DNS_NAME = 253
 MAX_DNS_NAMES = 100
 MAX_CSR_CHARS = 64 * 1024
-MAX_SUBJECT_FIELD = 64
+# RFC 5280's upper bounds (ub-common-name, ub-organization-name, ub-organizational-unit-name,
+# ub-locality-name, ub-state-name), in characters. Sectigo fails an order whose subject exceeds
+# them with a 500, so they are checked here, before anything is recorded or sent.
+MAX_COMMON_NAME = 64
+MAX_ORGANIZATIONAL_UNIT = 64
+SUBJECT_BOUNDS = {"organization": 64, "locality": 128, "state": 128}
 MAX_OWNER = 2048  # the SPIFFE ID limit; identities are URI SANs, DNS names or common names
 MAX_ID = 2**53 - 1  # the largest integer every JSON reader carries exactly
 MIN_RSA_BITS = 2048
@@ -41,6 +46,7 @@ EC_CURVES = frozenset({"secp256r1", "secp384r1"})
 _ATTRIBUTES = {
     NameOID.COMMON_NAME: "commonName",
     NameOID.ORGANIZATION_NAME: "organizationName",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "organizationalUnitName",
     NameOID.LOCALITY_NAME: "localityName",
     NameOID.STATE_OR_PROVINCE_NAME: "stateOrProvinceName",
     NameOID.COUNTRY_NAME: "countryName",
@@ -96,6 +102,23 @@ def dns_name(value: str, field: str) -> str:
     return name
 
 
+def common_name(value: str, field: str) -> str:
+    """A DNS name (:func:`dns_name`) of at most :data:`MAX_COMMON_NAME` characters."""
+    if not value:
+        raise InvalidArgument(
+            field, f"is required: a DNS name of at most {MAX_COMMON_NAME} characters"
+        )
+    name = dns_name(value, field)
+    if len(name) > MAX_COMMON_NAME:
+        raise InvalidArgument(
+            field,
+            f"{quoted(value)} has {len(name)} characters; a common name has at most "
+            f"{MAX_COMMON_NAME} (RFC 5280). A longer DNS name can be a further DNS name "
+            "(subjectAltName) with a shorter common name",
+        )
+    return name
+
+
 def _a_label(label: str) -> bool:
     """An xn-- label is Punycode, encoding back to itself, for a label that is not plain ASCII
     and holds only letters, marks, digits and hyphens."""
@@ -126,19 +149,25 @@ def pkcs12_password(value: str, field: str) -> str:
 
 
 def subject(value: Subject, field: str) -> Subject:
-    """Organization, locality and state: at most 64 printable characters, no surrounding
-    whitespace; country: an upper-case ISO 3166-1 two-letter code."""
-    for name in ("organization", "locality", "state"):
-        text = getattr(value, name)
-        if len(text) > MAX_SUBJECT_FIELD or (text and not _printable_line(text)):
-            raise InvalidArgument(
-                f"{field}.{name}",
-                f"must be at most {MAX_SUBJECT_FIELD} printable characters on one line, "
-                "without control characters or surrounding spaces",
-            )
+    """Organization (at most 64 characters), locality and state (at most 128 each): printable,
+    one line, no surrounding whitespace; country: an upper-case ISO 3166-1 two-letter code."""
+    for name, bound in SUBJECT_BOUNDS.items():
+        subject_text(getattr(value, name), bound, f"{field}.{name}")
     if value.country and not COUNTRY.fullmatch(value.country):
         raise InvalidArgument(f"{field}.country", "must be an ISO 3166-1 code like 'US'")
     return value
+
+
+def subject_text(text: str, bound: int, field: str) -> str:
+    """A subject attribute's text: at most ``bound`` characters, printable, one line, without
+    surrounding spaces (empty passes)."""
+    if len(text) > bound or (text and not _printable_line(text)):
+        raise InvalidArgument(
+            field,
+            f"must be at most {bound} printable characters on one line (RFC 5280's bound), "
+            f"without control characters or surrounding spaces; it has {len(text)}",
+        )
+    return text
 
 
 def _printable_line(text: str) -> bool:
@@ -200,8 +229,23 @@ def _checked_csr(request: x509.CertificateSigningRequest, field: str) -> ParsedC
     if len(names) > MAX_DNS_NAMES:
         raise InvalidArgument(f"{field}.subjectAltName", f"at most {MAX_DNS_NAMES} names")
     checked = [dns_name(n, f"{field}.subjectAltName") for n in names]
-    common_name = _attribute(request.subject, NameOID.COMMON_NAME, field) or checked[0]
-    common_name = dns_name(common_name, f"{field}.subject.commonName")
+    given = _attribute(request.subject, NameOID.COMMON_NAME, field)
+    if not given and len(checked[0]) > MAX_COMMON_NAME:
+        # Sectigo makes the first DNS name the common name of a CSR without one.
+        raise InvalidArgument(
+            f"{field}.subject.commonName",
+            f"is absent, so the first DNS name of the subjectAltName would be the common name, "
+            f"but it has {len(checked[0])} characters, more than the {MAX_COMMON_NAME} a common "
+            f"name may have (RFC 5280): list a DNS name of at most {MAX_COMMON_NAME} characters "
+            "first, or set a commonName",
+        )
+    name = common_name(given or checked[0], f"{field}.subject.commonName")
+    for unit in request.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME):
+        if not isinstance(unit.value, str):
+            raise InvalidArgument(
+                f"{field}.subject", "has an organizationalUnitName that is not text"
+            )
+        subject_text(unit.value, MAX_ORGANIZATIONAL_UNIT, f"{field}.subject.organizationalUnit")
     fields = Subject(
         organization=_attribute(request.subject, NameOID.ORGANIZATION_NAME, field),
         locality=_attribute(request.subject, NameOID.LOCALITY_NAME, field),
@@ -210,8 +254,8 @@ def _checked_csr(request: x509.CertificateSigningRequest, field: str) -> ParsedC
     )
     return ParsedCsr(
         pem=request.public_bytes(Encoding.PEM).decode(),
-        common_name=common_name,
-        dns_names=dns_names(common_name, checked, f"{field}.subjectAltName"),
+        common_name=name,
+        dns_names=dns_names(name, checked, f"{field}.subjectAltName"),
         subject=subject(fields, f"{field}.subject"),
         key_algorithm=algorithm,
     )

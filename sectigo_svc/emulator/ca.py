@@ -44,15 +44,21 @@ class SubjectFields:
     state: str = ""
     country: str = ""
 
-    def name(self) -> x509.Name:
-        parts = [
+    def values(self) -> dict[x509.ObjectIdentifier, list[str]]:
+        """The attributes that are set, by OID."""
+        return {oid: [value] for oid, value in self._parts() if value}
+
+    def _parts(self) -> list[tuple[x509.ObjectIdentifier, str]]:
+        return [
             (NameOID.COUNTRY_NAME, self.country),
             (NameOID.STATE_OR_PROVINCE_NAME, self.state),
             (NameOID.LOCALITY_NAME, self.locality),
             (NameOID.ORGANIZATION_NAME, self.organization),
             (NameOID.COMMON_NAME, self.common_name),
         ]
-        return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts if value])
+
+    def name(self) -> x509.Name:
+        return x509.Name([x509.NameAttribute(oid, value) for oid, value in self._parts() if value])
 
 
 @dataclass(frozen=True)

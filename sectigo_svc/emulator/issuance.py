@@ -27,8 +27,35 @@ _PEM_CSR = re.compile(
 )
 
 
+# RFC 5280's upper bounds on subject attributes, in characters. Sectigo fails an order whose
+# subject exceeds one with a 500 (seen for a common name of 65 characters), recording no batch.
+SUBJECT_BOUNDS = (
+    (NameOID.COMMON_NAME, "commonName", 64),
+    (NameOID.ORGANIZATION_NAME, "organizationName", 64),
+    (NameOID.ORGANIZATIONAL_UNIT_NAME, "organizationalUnitName", 64),
+    (NameOID.LOCALITY_NAME, "localityName", 128),
+    (NameOID.STATE_OR_PROVINCE_NAME, "stateOrProvinceName", 128),
+)
+
+
 class CsrError(ValueError):
     """The uploaded file holds no usable CSR; the message says which and why."""
+
+
+class SubjectOutOfBounds(ValueError):
+    """A subject attribute is longer than RFC 5280 allows (or C is not two characters): the
+    routes answer 500, as Sectigo does, and record nothing."""
+
+
+def check_subject_bounds(values: dict[x509.ObjectIdentifier, list[str]]) -> None:
+    """Raise :class:`SubjectOutOfBounds` for the first attribute over its bound."""
+    for oid, name, bound in SUBJECT_BOUNDS:
+        for value in values.get(oid, []):
+            if len(value) > bound:
+                raise SubjectOutOfBounds(f"{name} has {len(value)} characters, over {bound}")
+    for value in values.get(NameOID.COUNTRY_NAME, []):
+        if len(value) != 2:
+            raise SubjectOutOfBounds(f"countryName has {len(value)} characters, not 2")
 
 
 @dataclass(frozen=True)
@@ -39,11 +66,12 @@ class Issuer:
     crl_url: str
 
     def for_params(self, profile: Profile, params: dict[str, str]) -> Settled:
-        """Outcome of a single-certificate order with a key generated here."""
+        """Outcome of a single-certificate order with a key generated here: rejected for a
+        value its profile's published pattern refuses, :class:`SubjectOutOfBounds` for a subject
+        those patterns let through but RFC 5280 does not."""
         reason = rejection_reason(profile, params) or self._policy_reason(params["commonName"])
         if reason:
             return Settled("rejected", reason=reason)
-        key = generate_key(self.key_type)
         subject = SubjectFields(
             common_name=params["commonName"],
             organization=params.get("organizationName", ""),
@@ -51,12 +79,25 @@ class Issuer:
             state=params.get("stateOrProvinceName", ""),
             country=params.get("countryName", ""),
         )
+        # What the published patterns let through (a DNS name as common name) may still be
+        # over RFC 5280's bounds.
+        check_subject_bounds(subject.values())
+        key = generate_key(self.key_type)
         dns_names = list(dict.fromkeys(params["dNSName"].split("\n")))
         certificate = self.ca.issue(key.public_key(), subject, dns_names, self.crl_url)
         return Settled("issued", items=(IssuedItem(subject.common_name, certificate, key),))
 
     def for_csrs(self, csrs: list[x509.CertificateSigningRequest]) -> Settled:
-        """Outcome of a CSR batch: every CSR must name at least one DNS name."""
+        """Outcome of a CSR batch: every CSR must name at least one DNS name. A subject over
+        RFC 5280's bounds (the first DNS name standing in for an absent common name) raises
+        :class:`SubjectOutOfBounds`."""
+        for csr in csrs:
+            values: dict[x509.ObjectIdentifier, list[str]] = {}
+            for attribute in csr.subject:
+                values.setdefault(attribute.oid, []).append(str(attribute.value))
+            if NameOID.COMMON_NAME not in values:
+                values[NameOID.COMMON_NAME] = _dns_names(csr)[:1]
+            check_subject_bounds(values)
         items = []
         for csr in csrs:
             try:
@@ -104,6 +145,14 @@ def check_keys(profile: Profile, csrs: list[x509.CertificateSigningRequest]) -> 
         else:
             found = f"a key of type {type(key).__name__.removesuffix('PublicKey')}"
         raise CsrError(f"CSR {number} has {found}; profile {profile.profile_id} accepts {accepted}")
+
+
+def _dns_names(csr: x509.CertificateSigningRequest) -> list[str]:
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return list(san.value.get_values_for_type(x509.DNSName))
 
 
 def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str:

@@ -68,6 +68,27 @@ def issue_input(message: pb.IssueCertificateRequest) -> IssueInput:
     )
 
 
+# Sectigo's own texts (a rejection reason, a raw batch status) are shown up to this many
+# characters, so that one request's message stays small whatever Sectigo sends; everything a
+# caller sends is bounded by validation.
+MAX_SECTIGO_TEXT = 1024
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= MAX_SECTIGO_TEXT else text[: MAX_SECTIGO_TEXT - 3] + "..."
+
+
+def _field_bytes(size: int) -> int:
+    """What an embedded message of ``size`` bytes takes in a repeated field: a one-byte tag,
+    its length as a varint, and itself."""
+    return 1 + max(1, (size.bit_length() + 6) // 7) + size
+
+
+def request_size(request: CertificateRequest) -> int:
+    """The bytes ``request`` adds to a ListCertificateRequestsResponse."""
+    return _field_bytes(request_message(request).ByteSize())
+
+
 def request_message(
     request: CertificateRequest, pkcs12_password: str = ""
 ) -> pb.CertificateRequest:
@@ -83,8 +104,8 @@ def request_message(
         profile_id=spec.profile_id,
         batch_id=request.batch_id or 0,
         batch_name=request.batch_name,
-        sectigo_status=request.sectigo_status,
-        reason=request.reason,
+        sectigo_status=_clipped(request.sectigo_status),
+        reason=_clipped(request.reason),
         serial_number=request.serial_number,
         create_time=_timestamp(request.created_at),
         update_time=_timestamp(request.updated_at),
@@ -134,18 +155,27 @@ def download_message(download: Download) -> pb.DownloadCertificateResponse:
     )
 
 
-def find_message(found: Iterable[FoundCertificate]) -> pb.FindCertificatesResponse:
+def _found_message(item: FoundCertificate) -> pb.FoundCertificate:
+    return pb.FoundCertificate(
+        device_id=item.device_id,
+        common_name=item.common_name,
+        serial_number=item.serial_number,
+        status=item.status,
+        create_time=_timestamp(item.created),
+    )
+
+
+def found_size(item: FoundCertificate) -> int:
+    """The bytes ``item`` adds to a FindCertificatesResponse."""
+    return _field_bytes(_found_message(item).ByteSize())
+
+
+def find_message(
+    found: Iterable[FoundCertificate], next_page_token: str = ""
+) -> pb.FindCertificatesResponse:
     return pb.FindCertificatesResponse(
-        certificates=[
-            pb.FoundCertificate(
-                device_id=item.device_id,
-                common_name=item.common_name,
-                serial_number=item.serial_number,
-                status=item.status,
-                create_time=_timestamp(item.created),
-            )
-            for item in found
-        ]
+        certificates=[_found_message(item) for item in found],
+        next_page_token=next_page_token,
     )
 
 

@@ -17,6 +17,15 @@ from sectigo_svc.domain.account import AccountReads
 from sectigo_svc.domain.service import CertificateService
 from sectigo_svc.rpc import calls, convert
 
+# The most a list reply (ListCertificateRequests, FindCertificates) holds, in serialized bytes.
+# Every gRPC client refuses a message over its receive limit, 4 MiB by default (grpcio, grpc-go,
+# grpc-java, grpcurl), so a page is cut here, with a next_page_token, whatever page_size asks.
+# A quarter of that limit leaves room for the reply's own fields and for clients or proxies set
+# below the default, while a page of ordinary requests (under 1 KB each) is never cut: 500 of
+# them are about half this. One request is at most ~30 KB (input validation bounds its names,
+# convert bounds Sectigo's texts), so a page always holds at least one.
+MAX_PAGE_BYTES = 1024 * 1024
+
 
 class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
     def __init__(
@@ -49,6 +58,8 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
             request.common_name,
             request.page_size,
             request.page_token,
+            measure=convert.request_size,
+            budget=MAX_PAGE_BYTES,
         )
         return pb.ListCertificateRequestsResponse(
             requests=[convert.request_message(r) for r in page.requests],
@@ -78,10 +89,17 @@ class CertificateAuthorityServicer(ca_pb2_grpc.CertificateAuthorityServicer):
     def FindCertificates(
         self, request: pb.FindCertificatesRequest, context: grpc.ServicerContext
     ) -> pb.FindCertificatesResponse:
-        result = self._account.find(
-            calls.caller(), request.common_name, request.serial_number, calls.deadline()
+        page = self._account.find(
+            calls.caller(),
+            request.common_name,
+            request.serial_number,
+            calls.deadline(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            measure=convert.found_size,
+            budget=MAX_PAGE_BYTES,
         )
-        return convert.find_message(result)
+        return convert.find_message(page.certificates, page.next_page_token)
 
     def RevokeCertificate(
         self, request: pb.RevokeCertificateRequest, context: grpc.ServicerContext

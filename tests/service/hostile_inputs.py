@@ -12,6 +12,7 @@ import contextlib
 import functools
 import ipaddress
 import string
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
@@ -142,11 +143,37 @@ invalid_dns_names = st.one_of(
         ]
     ),
 )
-invalid_subject_texts = st.one_of(
-    inserted("Example Ltd", CONTROL),
-    st.integers(65, 100_000).map(lambda n: "O" * n),
-    st.sampled_from([" Example Ltd", "Example Ltd ", "Example\x1bLtd", "Bell\x07Ltd"]),
-)
+# RFC 5280's upper bounds, in characters: ub-common-name, ub-organization-name,
+# ub-organizational-unit-name, ub-locality-name, ub-state-name.
+UB_COMMON_NAME = 64
+UB_SUBJECT = {"organization": 64, "organizationalUnit": 64, "locality": 128, "state": 128}
+
+
+def dns_name_of(length: int) -> str:
+    """A valid DNS name of exactly ``length`` characters (13 to 253)."""
+    prefix = length - len(".example.com")
+    count = -(-(prefix + 1) // 64)  # labels of at most 63 characters, each but the last + a dot
+    letters = prefix - (count - 1)
+    sizes = [letters // count + (i < letters % count) for i in range(count)]
+    name = ".".join("a" * size for size in sizes) + ".example.com"
+    assert len(name) == length, (len(name), length)
+    return name
+
+
+# Valid DNS names too long to be a common name.
+long_common_names = st.integers(UB_COMMON_NAME + 1, 253).map(dns_name_of)
+
+
+def invalid_subject_texts(field: str) -> st.SearchStrategy[str]:
+    """Bad values of a subject field: control characters, surrounding spaces, or longer than
+    RFC 5280 allows for ``field``."""
+    return st.one_of(
+        inserted("Example Ltd", CONTROL),
+        st.integers(UB_SUBJECT[field] + 1, 100_000).map(lambda n: "O" * n),
+        st.sampled_from([" Example Ltd", "Example Ltd ", "Example\x1bLtd", "Bell\x07Ltd"]),
+    )
+
+
 invalid_countries = st.one_of(
     st.sampled_from(["us", "USA", "U", "US\n", " US", "U1", "ÜS"]),
     st.text(min_size=1, max_size=5).filter(
@@ -200,11 +227,12 @@ def build_csr(
     extensions: list[x509.ExtensionType] | None = None,
     extra_name: list[x509.NameAttribute[str]] | None = None,
 ) -> str:
-    """A correctly signed CSR; ``dns_names`` None means one SAN equal to the common name."""
+    """A correctly signed CSR; ``dns_names`` None means one SAN equal to the common name. The
+    builder's own length checks are off, so attributes may break RFC 5280's bounds."""
     key = keys()[key_name]
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else []
+    attributes = [attribute(NameOID.COMMON_NAME, common_name)] if common_name else []
     if organization is not None:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+        attributes.append(attribute(NameOID.ORGANIZATION_NAME, organization))
     attributes += extra_name or []
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
     names = dns_names if dns_names is not None else [common_name or "host.example.com"]
@@ -215,6 +243,13 @@ def build_csr(
     algorithm = None if key_name == "ed25519" else hashes.SHA256()
     request = builder.sign(key, algorithm)
     return request.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def attribute(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute[str]:
+    """A subject attribute of any length (cryptography warns about, but writes, a long one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return x509.NameAttribute(oid, value, _validate=False)
 
 
 def _header(der: bytes, at: int) -> tuple[int, int]:
@@ -309,6 +344,43 @@ def crafted_csrs() -> dict[str, tuple[str, str]]:
             "csr_pem.subject",
         ),
         "no SAN": (build_csr(extensions=[]), "csr_pem"),
+        "65-character common name": (
+            build_csr(common_name=dns_name_of(65)),
+            "csr_pem.subject.commonName",
+        ),
+        "no common name, 65-character first DNS name": (
+            build_csr(common_name=None, dns_names=[dns_name_of(65), "host.example.com"]),
+            "csr_pem.subject.commonName",
+        ),
+        "65-character organization": (
+            build_csr(organization="O" * 65),
+            "csr_pem.subject.organization",
+        ),
+        "65-character organizational unit": (
+            build_csr(extra_name=[attribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "U" * 65)]),
+            "csr_pem.subject.organizationalUnit",
+        ),
+        "second organizational unit of 65 characters": (
+            build_csr(
+                extra_name=[
+                    attribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Unit"),
+                    attribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "U" * 65),
+                ]
+            ),
+            "csr_pem.subject.organizationalUnit",
+        ),
+        "129-character locality": (
+            build_csr(extra_name=[attribute(NameOID.LOCALITY_NAME, "L" * 129)]),
+            "csr_pem.subject.locality",
+        ),
+        "129-character state": (
+            build_csr(extra_name=[attribute(NameOID.STATE_OR_PROVINCE_NAME, "S" * 129)]),
+            "csr_pem.subject.state",
+        ),
+        "three-letter country": (
+            build_csr(extra_name=[attribute(NameOID.COUNTRY_NAME, "USA")]),
+            "csr_pem.subject.country",
+        ),
     }
 
 

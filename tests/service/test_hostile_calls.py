@@ -200,15 +200,32 @@ def test_list(
     )
 
 
+find_tokens = st.one_of(
+    page_tokens,
+    st.integers(-5, 2**170).map(lambda n: _token(f"f1:{n:X}:{'0' * 32}")),
+    st.sampled_from([_token("f1:5:" + "0" * 31), _token("f1:05:" + "0" * 32), _token("f1::")]),
+)
+
+
 @PROPERTY
-@given(client=CALLERS, which=st.sampled_from(["common_name", "serial_number", ""]), text=any_text)
-def test_find(shared: Service, client: str, which: str, text: str) -> None:
-    request = pb.FindCertificatesRequest(**({which: text} if which else {}))
+@given(
+    client=CALLERS,
+    which=st.sampled_from(["common_name", "serial_number", ""]),
+    text=any_text,
+    page_size=int32s,
+    page_token=find_tokens,
+)
+def test_find(
+    shared: Service, client: str, which: str, text: str, page_size: int, page_token: str
+) -> None:
+    request = pb.FindCertificatesRequest(page_size=page_size, page_token=page_token)
+    if which:
+        setattr(request, which, text)
     _check(
         shared,
         client,
         lambda s: s.FindCertificates(request, timeout=TIMEOUT),
-        frozenset({"criterion", "common_name", "serial_number"}),
+        frozenset({"criterion", "common_name", "serial_number", "page_size", "page_token"}),
     )
 
 

@@ -31,6 +31,7 @@ from tests.service.hostile_inputs import (
     invalid_passwords,
     invalid_request_ids,
     invalid_subject_texts,
+    long_common_names,
     outcome,
     running_service,
 )
@@ -88,7 +89,16 @@ def _broken_server_key(draw: st.DrawFn) -> tuple[pb.IssueCertificateRequest, str
     """A server-key request with one field broken, and the field the refusal must name."""
     which = draw(
         st.sampled_from(
-            ["request_id", "common_name", "dns_name", "subject", "country", "password", "authority"]
+            [
+                "request_id",
+                "common_name",
+                "long_common_name",
+                "dns_name",
+                "subject",
+                "country",
+                "password",
+                "authority",
+            ]
         )
     )
     if which == "request_id":
@@ -98,6 +108,9 @@ def _broken_server_key(draw: st.DrawFn) -> tuple[pb.IssueCertificateRequest, str
         if not name:  # an empty common name is a missing one, reported the same way
             name = "\n"
         return _server_key(server_key={"common_name": name}), "server_key.common_name"
+    if which == "long_common_name":
+        name = draw(long_common_names)
+        return _server_key(server_key={"common_name": name}), "server_key.common_name"
     if which == "dns_name":
         names = draw(st.lists(st.sampled_from(["a.example.com", "b.example.com"]), max_size=3))
         at = draw(st.integers(0, len(names)))
@@ -105,7 +118,7 @@ def _broken_server_key(draw: st.DrawFn) -> tuple[pb.IssueCertificateRequest, str
         return _server_key(server_key={"dns_names": names}), f"server_key.dns_names[{at}]"
     if which == "subject":
         name = draw(st.sampled_from(["organization", "locality", "state"]))
-        changed = {"subject": {name: draw(invalid_subject_texts)}}
+        changed = {"subject": {name: draw(invalid_subject_texts(name))}}
         return _server_key(**changed), f"server_key.subject.{name}"
     if which == "country":
         return _server_key(

@@ -16,7 +16,13 @@ from sectigo_svc.emulator.catalog import (
 )
 from sectigo_svc.emulator.config import StatusText
 from sectigo_svc.emulator.http import Request, Response, Router
-from sectigo_svc.emulator.issuance import CsrError, Issuer, check_keys, read_csrs
+from sectigo_svc.emulator.issuance import (
+    CsrError,
+    Issuer,
+    SubjectOutOfBounds,
+    check_keys,
+    read_csrs,
+)
 from sectigo_svc.emulator.ledger import BatchView, InsufficientLicences, Ledger, Settled
 from sectigo_svc.emulator.settings import LiveSettings
 from sectigo_svc.emulator.stats import Stats
@@ -136,7 +142,10 @@ class BatchRoutes:
             params = check_parameters(profile, body.get("profileParams"))
         except ParameterError as exc:
             raise errors.invalid(str(exc)) from exc
-        result = self._issuer.for_params(profile, params)
+        try:
+            result = self._issuer.for_params(profile, params)
+        except SubjectOutOfBounds as exc:
+            raise errors.internal() from exc
         return self._record(profile, name, 1, result, params["pkcs12Password"])
 
     def upload(self, request: Request) -> Response:
@@ -173,7 +182,11 @@ class BatchRoutes:
         name = _upload_batch_name(batch_request, files)
         if not isinstance(name, str):
             raise errors.invalid("batchName must be a string")
-        return self._record(profile, name, len(csrs), self._issuer.for_csrs(csrs), None)
+        try:
+            result = self._issuer.for_csrs(csrs)
+        except SubjectOutOfBounds as exc:
+            raise errors.internal() from exc
+        return self._record(profile, name, len(csrs), result, None)
 
     def list(self, request: Request) -> Response:
         offset = _integer(request.first("offset") or "0", "offset")

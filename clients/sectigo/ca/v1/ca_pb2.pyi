@@ -159,11 +159,11 @@ class Subject(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     COUNTRY_FIELD_NUMBER: _builtins.int
     organization: _builtins.str
-    """O, e.g. "Example VASP Ltd"."""
+    """O, e.g. "Example VASP Ltd": at most 64 characters (RFC 5280's upper bound)."""
     locality: _builtins.str
-    """L, e.g. "Menlo Park"."""
+    """L, e.g. "Menlo Park": at most 128 characters."""
     state: _builtins.str
-    """ST, e.g. "California"."""
+    """ST, e.g. "California": at most 128 characters."""
     country: _builtins.str
     """C: an ISO 3166-1 two-letter code, e.g. "US"."""
     def __init__(
@@ -193,14 +193,18 @@ class ServerKeySpec(_message.Message):
     SUBJECT_FIELD_NUMBER: _builtins.int
     PKCS12_PASSWORD_FIELD_NUMBER: _builtins.int
     common_name: _builtins.str
-    """The certificate's common name: a DNS name, e.g. "api.example.com"."""
+    """The certificate's common name: a DNS name, e.g. "api.example.com", of at most 64 characters
+    (RFC 5280's upper bound for a common name). Required.
+    """
     pkcs12_password: _builtins.str
     """The PKCS#12 password (8 to 128 printable ASCII characters). Left empty, the service generates
     a strong one and returns it in `CertificateRequest.pkcs12_password`.
     """
     @_builtins.property
     def dns_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Further DNS names for the subjectAltName; the common name is always included."""
+        """Further DNS names for the subjectAltName (up to 100, each up to 253 characters, so a name too
+        long to be the common name goes here); the common name is always included.
+        """
 
     @_builtins.property
     def subject(self) -> Global___Subject:
@@ -235,7 +239,11 @@ class IssueCertificateRequest(_message.Message):
     same body returns the same request; use a new key for a new certificate.
     """
     csr_pem: _builtins.str
-    """A PEM PKCS#10 CSR. Its subjectAltName must hold at least one DNS name."""
+    """A PEM PKCS#10 CSR. Its subjectAltName must hold at least one DNS name (at most 100). Its
+    subject attributes stay within RFC 5280's bounds: CN, O and each OU at most 64 characters,
+    L and ST at most 128, C two letters. Without a CN the first DNS name becomes the common
+    name, so it must then be at most 64 characters.
+    """
     authority_id: _builtins.int
     """The Sectigo authority to issue through; 0 uses the service's configured authority."""
     @_builtins.property
@@ -294,7 +302,9 @@ class ListCertificateRequestsRequest(_message.Message):
     COMMON_NAME_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """At most this many requests per page (1 to 500; 0 means 50)."""
+    """At most this many requests per page (1 to 500; 0 means 50). A page may hold fewer, never more:
+    it is also cut at 1 MiB of serialized reply, with a next_page_token.
+    """
     page_token: _builtins.str
     """The `next_page_token` of the previous page; empty for the first page."""
     common_name: _builtins.str
@@ -329,7 +339,9 @@ class ListCertificateRequestsResponse(_message.Message):
     REQUESTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
-    """Pass to the next call for the next page; empty when this is the last page."""
+    """Pass to the next call for the next page; empty when this is the last page. Opaque: use it as
+    given, with the same filters.
+    """
     @_builtins.property
     def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___CertificateRequest]:
         """The page of requests, newest first."""
@@ -574,19 +586,27 @@ class FindCertificatesRequest(_message.Message):
 
     COMMON_NAME_FIELD_NUMBER: _builtins.int
     SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     common_name: _builtins.str
     """An exact common name."""
     serial_number: _builtins.str
     """A serial number in hex (any case, colons allowed)."""
+    page_size: _builtins.int
+    """At most this many certificates per page (0 to 500; 0 means as many as fit in 1 MiB)."""
+    page_token: _builtins.str
+    """The `next_page_token` of the previous page, with the same criterion; empty for the first page."""
     def __init__(
         self,
         *,
         common_name: _builtins.str = ...,
         serial_number: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["common_name", b"common_name", "criterion", b"criterion", "serial_number", b"serial_number"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["common_name", b"common_name", "criterion", b"criterion", "serial_number", b"serial_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["common_name", b"common_name", "criterion", b"criterion", "page_size", b"page_size", "page_token", b"page_token", "serial_number", b"serial_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_criterion: _TypeAlias = _typing.Literal["common_name", "serial_number"]  # noqa: Y015
     _WhichOneofArgType_criterion: _TypeAlias = _typing.Literal["criterion", b"criterion"]  # noqa: Y015
@@ -635,16 +655,22 @@ class FindCertificatesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CERTIFICATES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass to the next call for the next page; empty when this is the last page."""
     @_builtins.property
-    def certificates(self) -> _containers.RepeatedCompositeFieldContainer[Global___FoundCertificate]: ...
+    def certificates(self) -> _containers.RepeatedCompositeFieldContainer[Global___FoundCertificate]:
+        """The page of certificates, in ascending serial number order."""
+
     def __init__(
         self,
         *,
         certificates: _abc.Iterable[Global___FoundCertificate] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificates", b"certificates"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificates", b"certificates", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -115,7 +115,9 @@ class CertificateAuthorityServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListCertificateRequests(self, request, context):
-        """The caller's requests, newest first, page by page. Role: read.
+        """The caller's requests, newest first, page by page. A page holds at most page_size requests and
+        at most 1 MiB (serialized), so it always fits the default 4 MiB gRPC message limit; follow
+        next_page_token until it is empty to see every request. Role: read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,7 +142,8 @@ class CertificateAuthorityServicer:
 
     def FindCertificates(self, request, context):
         """Search Sectigo's certificates by common name or serial number. Callers see only certificates
-        their own requests issued; admins see every certificate of the account. Role: read.
+        their own requests issued; admins see every certificate of the account. Paged like
+        ListCertificateRequests (at most 1 MiB a page), in ascending serial number order. Role: read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

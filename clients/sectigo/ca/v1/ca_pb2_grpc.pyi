@@ -55,7 +55,10 @@ class CertificateAuthorityStub:
     GetCertificateRequest: _grpc.UnaryUnaryMultiCallable[_ca_pb2.GetCertificateRequestRequest, _ca_pb2.CertificateRequest]
     """The current record of one of the caller's requests. Role: read."""
     ListCertificateRequests: _grpc.UnaryUnaryMultiCallable[_ca_pb2.ListCertificateRequestsRequest, _ca_pb2.ListCertificateRequestsResponse]
-    """The caller's requests, newest first, page by page. Role: read."""
+    """The caller's requests, newest first, page by page. A page holds at most page_size requests and
+    at most 1 MiB (serialized), so it always fits the default 4 MiB gRPC message limit; follow
+    next_page_token until it is empty to see every request. Role: read.
+    """
     WatchCertificateRequest: _grpc.UnaryStreamMultiCallable[_ca_pb2.WatchCertificateRequestRequest, _ca_pb2.CertificateRequest]
     """The request's current record at once, then one message per change, until a terminal state
     (READY, ON_HOLD, REJECTED, FAILED, REVOKED). Role: read.
@@ -67,7 +70,8 @@ class CertificateAuthorityStub:
     """
     FindCertificates: _grpc.UnaryUnaryMultiCallable[_ca_pb2.FindCertificatesRequest, _ca_pb2.FindCertificatesResponse]
     """Search Sectigo's certificates by common name or serial number. Callers see only certificates
-    their own requests issued; admins see every certificate of the account. Role: read.
+    their own requests issued; admins see every certificate of the account. Paged like
+    ListCertificateRequests (at most 1 MiB a page), in ascending serial number order. Role: read.
     """
     RevokeCertificate: _grpc.UnaryUnaryMultiCallable[_ca_pb2.RevokeCertificateRequest, _ca_pb2.RevokeCertificateResponse]
     """Revoke a certificate by the request that issued it or by its serial number; callers may revoke
@@ -101,7 +105,10 @@ class CertificateAuthorityAsyncStub(CertificateAuthorityStub):
     GetCertificateRequest: _aio.UnaryUnaryMultiCallable[_ca_pb2.GetCertificateRequestRequest, _ca_pb2.CertificateRequest]  # type: ignore[assignment]
     """The current record of one of the caller's requests. Role: read."""
     ListCertificateRequests: _aio.UnaryUnaryMultiCallable[_ca_pb2.ListCertificateRequestsRequest, _ca_pb2.ListCertificateRequestsResponse]  # type: ignore[assignment]
-    """The caller's requests, newest first, page by page. Role: read."""
+    """The caller's requests, newest first, page by page. A page holds at most page_size requests and
+    at most 1 MiB (serialized), so it always fits the default 4 MiB gRPC message limit; follow
+    next_page_token until it is empty to see every request. Role: read.
+    """
     WatchCertificateRequest: _aio.UnaryStreamMultiCallable[_ca_pb2.WatchCertificateRequestRequest, _ca_pb2.CertificateRequest]  # type: ignore[assignment]
     """The request's current record at once, then one message per change, until a terminal state
     (READY, ON_HOLD, REJECTED, FAILED, REVOKED). Role: read.
@@ -113,7 +120,8 @@ class CertificateAuthorityAsyncStub(CertificateAuthorityStub):
     """
     FindCertificates: _aio.UnaryUnaryMultiCallable[_ca_pb2.FindCertificatesRequest, _ca_pb2.FindCertificatesResponse]  # type: ignore[assignment]
     """Search Sectigo's certificates by common name or serial number. Callers see only certificates
-    their own requests issued; admins see every certificate of the account. Role: read.
+    their own requests issued; admins see every certificate of the account. Paged like
+    ListCertificateRequests (at most 1 MiB a page), in ascending serial number order. Role: read.
     """
     RevokeCertificate: _aio.UnaryUnaryMultiCallable[_ca_pb2.RevokeCertificateRequest, _ca_pb2.RevokeCertificateResponse]  # type: ignore[assignment]
     """Revoke a certificate by the request that issued it or by its serial number; callers may revoke
@@ -162,7 +170,10 @@ class CertificateAuthorityServicer(metaclass=_abc_1.ABCMeta):
         request: _ca_pb2.ListCertificateRequestsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ca_pb2.ListCertificateRequestsResponse, _abc.Awaitable[_ca_pb2.ListCertificateRequestsResponse]]:
-        """The caller's requests, newest first, page by page. Role: read."""
+        """The caller's requests, newest first, page by page. A page holds at most page_size requests and
+        at most 1 MiB (serialized), so it always fits the default 4 MiB gRPC message limit; follow
+        next_page_token until it is empty to see every request. Role: read.
+        """
 
     @_abc_1.abstractmethod
     def WatchCertificateRequest(
@@ -192,7 +203,8 @@ class CertificateAuthorityServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ca_pb2.FindCertificatesResponse, _abc.Awaitable[_ca_pb2.FindCertificatesResponse]]:
         """Search Sectigo's certificates by common name or serial number. Callers see only certificates
-        their own requests issued; admins see every certificate of the account. Role: read.
+        their own requests issued; admins see every certificate of the account. Paged like
+        ListCertificateRequests (at most 1 MiB a page), in ascending serial number order. Role: read.
         """
 
     @_abc_1.abstractmethod
