@@ -12,7 +12,9 @@ the last send could have reached Sectigo, that the earlier send never became a b
   was not the sender: the sender died (``kill -9``), so the outcome is unknown, as ``IN_DOUBT``.
 - ``IN_DOUBT``: the outcome is unknown (read timeout, reset after the body left, a 5xx, a crash, a
   restore). Look the name up with backoff until ``quarantine`` seconds after the last send (or the
-  restore); found: adopt that batch; window over and still absent: send again.
+  restore) on the store's clock, and ``quarantine`` seconds on this process's monotonic clock since
+  it sent the order or first found it in doubt; found: adopt that batch; window over and still
+  absent: send again. No clock, skewed or stepped, can shorten a window.
 - ``NOT_TAKEN``: the answer proved the order was not taken (429, a refused connection, a call the
   client held back); send again when allowed, after ``Retry-After`` for a 429.
 
@@ -33,6 +35,7 @@ the others are logged as an error and counted, and docs/operations.md says what 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +44,7 @@ import structlog
 
 from sectigo_svc.domain.errors import DomainError, InvalidArgument
 from sectigo_svc.domain.models import CertificateRequest, KeySource, RequestState, SendState
+from sectigo_svc.domain.scheduler import Key
 from sectigo_svc.sectigo import endpoints
 from sectigo_svc.sectigo import errors as sectigo
 from sectigo_svc.sectigo.answers import Answer, classify
@@ -104,12 +108,14 @@ class Submitter:
         clock: Callable[[], dt.datetime],
         max_failed_orders: int = 3,
         on_adopt: Callable[[str], None] = lambda phase: None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """``save(request, **changes)`` writes a request (compare-and-set); ``quarantine`` is in
         seconds; ``restored_at`` is when the store was restored from a backup (None if never);
         ``on_duplicate(n)`` counts ``n`` surplus batches found under one request's name;
         ``on_adopt(phase)`` counts batches a lookup found before an order; ``clock`` is the
-        store's clock (shared by every replica)."""
+        store's clock (shared by every replica); ``monotonic`` times each quarantine in this
+        process as well, so no clock step (a restart under another clock) can shorten one."""
         self._sectigo = sectigo_client
         self._save = save
         self._order_params = order_params
@@ -121,8 +127,15 @@ class Submitter:
         self._clock = clock
         self._max_failed_orders = max_failed_orders
         self._on_adopt = on_adopt
+        self._mono = monotonic
+        # When this process sent each request's order, or first found it in doubt.
+        self._watched: dict[Key, float] = {}
         self._log = structlog.get_logger("sectigo_svc.submission")
         self._reported: set[int] = set()
+
+    def forget(self, key: Key) -> None:
+        """The request needs no more steps here (finished, or tracked elsewhere now)."""
+        self._watched.pop(key, None)
 
     def phase(self, request: CertificateRequest) -> SendState:
         """The send state that holds at the start of a step (see the module docstring)."""
@@ -174,8 +187,14 @@ class Submitter:
                 )
             return Adopt(found, "found")
         if phase is SendState.IN_DOUBT:
+            now = self._clock()
             ends = self.quarantine_ends(request)
-            if self._clock() < ends:
+            # The window also runs in full on this process's monotonic clock.
+            seen = self._watched.setdefault(request.key, self._mono())
+            left_here = seen + self._quarantine.total_seconds() - self._mono()
+            if left_here > 0:
+                ends = max(ends, now + dt.timedelta(seconds=left_here))
+            if now < ends:
                 return Retry(
                     f"in doubt: the order's outcome is unknown and batch {request.batch_name} "
                     f"is not at Sectigo yet; looking it up until {ends.isoformat()} before "
@@ -207,6 +226,7 @@ class Submitter:
             return Retry(
                 f"the profile's parameters could not be read: {exc.message}", retry_after(exc)
             )
+        self._watched[request.key] = self._mono()
         try:
             request = self._save(
                 request,

@@ -167,6 +167,7 @@ class Tracker:
             delay = self._backoff(key)
         if delay is None:
             self._checks.pop(key, None)
+            self._submitter.forget(key)
         return delay
 
     def _backoff(self, key: Key, at_least: float | None = None) -> float:
