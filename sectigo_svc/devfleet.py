@@ -284,11 +284,14 @@ class Replica:
         """Readiness on the probe port: ``SERVING``, ``NOT_SERVING``, ``UNREACHABLE``..."""
         return probe(f"127.0.0.1:{self.ports.health}", "", 2.0)
 
-    def stop(self) -> None:
-        """SIGTERM, then the drain; SIGKILL if it has not ended within a minute."""
+    def stop(self, signalled: bool = False) -> None:
+        """SIGTERM (unless ``signalled`` already), then the drain; SIGKILL if it has not ended
+        within a minute. One SIGTERM only: a second one may reach a process that has finished
+        its stop and is exiting, past its handler, and end it by the signal."""
         if self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        if not signalled:
+            self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -354,7 +357,7 @@ class Fleet:
             if replica.process.poll() is None:
                 replica.process.send_signal(signal.SIGTERM)
         for replica in self.replicas:
-            replica.stop()
+            replica.stop(signalled=True)
         self.emulator.stop()
         self.cluster.stop()
 

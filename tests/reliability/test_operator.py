@@ -12,9 +12,8 @@ database down for a while. Each runs in both topologies and is judged by the sam
 - Paused replica: the replica that sent the orders is frozen; SQLite has no other to take over,
   so the pause only outlasts its leases; on PostgreSQL the others finish the requests and the
   resumed replica's writes are refused.
-- Database outage: PostgreSQL is stopped mid-run and started again. An embedded SQLite store is a
-  file of the process and has no outage of its own: that topology loses the Sectigo side instead
-  (the same outage length), so each topology is judged with its store's failure.
+- Store outage: PostgreSQL is stopped mid-run and started again; the embedded SQLite store's disk
+  fills up (a small tmpfs) and is freed again. Calls meanwhile end quickly, UNAVAILABLE at worst.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,7 +49,7 @@ from tests.reliability.lab import (
     setups,
 )
 from tests.reliability.test_orders import ORDER_ROUTE
-from tests.reliability.topology import POSTGRES, SQLITE, Deploy, Spread, Topology
+from tests.reliability.topology import Deploy, Spread, Topology
 from tests.replicas.test_operator_faults import STATE_RANK, faketime
 from tests.service.helpers import (
     Stub,
@@ -324,19 +324,7 @@ def _backwards(db: Any, ids: list[str], mark: str) -> int:
 # Database outage ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("topology", "key_mode"),
-    [
-        pytest.param(
-            SQLITE,
-            "server-key",
-            marks=pytest.mark.skip(
-                reason="an embedded SQLite store is a file of the process: no outage of its own"
-            ),
-        ),
-        *[p for p in setups(postgres_key_mode="csr") if POSTGRES in p.values],  # type: ignore[attr-defined]
-    ],
-)
+@pytest.mark.parametrize(("topology", "key_mode"), setups(postgres_key_mode="csr"))
 def test_a_database_outage_mid_run_loses_nothing_and_orders_nothing_twice(
     topology: Topology,
     key_mode: str,
@@ -344,19 +332,32 @@ def test_a_database_outage_mid_run_loses_nothing_and_orders_nothing_twice(
     tmp_path: Path,
     emulator_factory: EmulatorFactory,
     deploy: Deploy,
-    own_postgres: Cluster,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """PostgreSQL stopped and started again; for the embedded store, the disk under it full
+    (a small tmpfs filled up) and freed again: writes fail meanwhile, reads go on."""
     emulator = emulator_factory()
     backstage = Backstage(emulator)
     backstage.settings(issue_delay=2.0)
-    key_file = tmp_path / "data.key"
-    load_or_create_key(key_file, create=True)
-    deployment = deploy(
-        topology, emulator, database_url=own_postgres.database(), data_key_file=key_file
-    )
+    down: Callable[[], None]
+    up: Callable[[], None]
+    if topology.postgres:
+        cluster: Cluster = request.getfixturevalue("own_postgres")
+        key_file = tmp_path / "data.key"
+        load_or_create_key(key_file, create=True)
+        deployment = deploy(
+            topology, emulator, database_url=cluster.database(), data_key_file=key_file
+        )
+        down, up, what = cluster.stop, cluster.start, "PostgreSQL stopped"
+    else:
+        disk = _small_disk(tmp_path / "disk", request)
+        deployment = deploy(topology, emulator, state_dir=disk / "state")
+        filler = disk / "filler"
+        down, up = (lambda: _fill(filler)), filler.unlink
+        what = "the embedded store's disk full"
     callers = Callers(key_mode, "db-outage")
     ids = callers.issue_all(deployment.stub(), scale.requests)
-    own_postgres.stop()
+    down()
     slowest = 0.0
     refused: dict[str, int] = {}
     down_until = time.monotonic() + scale.outage
@@ -374,16 +375,16 @@ def test_a_database_outage_mid_run_loses_nothing_and_orders_nothing_twice(
             slowest = max(slowest, time.monotonic() - began)
             time.sleep(0.2)
     finally:
-        own_postgres.start()
+        up()
     back = time.monotonic()
     for replica in deployment.replicas:
-        assert replica.app.wait_ready(30), "a replica never came back after the database"
+        assert replica.app.wait_ready(30), "a replica never came back after the store"
     ready_after = time.monotonic() - back
     final, seconds = settle(deployment.stub(), ids, timeout=60, codes=callers.codes)
 
-    injected = f"PostgreSQL stopped for {scale.outage:g} s with {len(ids)} requests in flight"
+    injected = f"{what} for {scale.outage:g} s with {len(ids)} requests in flight"
     figures = judge(
-        "database outage",
+        "store outage",
         topology,
         callers,
         injected,
@@ -392,8 +393,31 @@ def test_a_database_outage_mid_run_loses_nothing_and_orders_nothing_twice(
         seconds,
         slowest_call_during_outage=round(slowest, 2),
         ready_after=round(ready_after, 1),
-        refused=",".join(f"{k}={v}" for k, v in sorted(refused.items())),
+        refused=",".join(f"{k}={v}" for k, v in sorted(refused.items())) or "none",
     )
     assert set(refused) <= {"UNAVAILABLE"}, f"calls during the outage ended {refused}"
-    assert slowest < 5.0, f"a call took {slowest:.1f} s while the database was down"
+    assert slowest < 5.0, f"a call took {slowest:.1f} s while the store was down"
     assert_promise_kept(figures, scale)
+
+
+def _small_disk(path: Path, request: pytest.FixtureRequest) -> Path:
+    """A 64 MiB tmpfs at ``path`` (root only), unmounted when the test ends."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a full disk needs a tmpfs of its own (root): {mounted.stderr.strip()}")
+    request.addfinalizer(lambda: subprocess.run(["umount", "-l", str(path)], check=False))
+    return path
+
+
+def _fill(filler: Path) -> None:
+    """Write ``filler`` until the disk is full."""
+    with filler.open("wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * (1 << 20))
+            out.flush()
