@@ -97,6 +97,30 @@ class Cluster:
             admin.execute(f"CREATE DATABASE {name}".encode())
         return f"{self.url}/{name}"
 
+    def recreate(self, url: str, dump: Path | None = None) -> None:
+        """Drop the database of ``url`` and make it again: empty, or from a ``pg_dump -Fc``
+        file (pg_restore), as after a lost database or a restore."""
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(f"{self.url}/postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
+            admin.execute(f"CREATE DATABASE {name}".encode())
+        if dump is not None:
+            subprocess.run(
+                [_pg_bin("pg_restore"), "--no-owner", "-d", url, str(dump)],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+
+    def dump(self, url: str, path: Path) -> None:
+        """``pg_dump -Fc`` of the database of ``url`` into ``path``."""
+        subprocess.run(
+            [_pg_bin("pg_dump"), "-Fc", "-f", str(path), url],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
     def remove(self) -> None:
         subprocess.run(
             [*self._prefix, self._pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"],

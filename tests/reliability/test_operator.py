@@ -24,7 +24,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,7 +38,7 @@ from sectigo_svc.devcerts import DevCerts
 from sectigo_svc.sealing import load_or_create_key
 from tests.conftest import EmulatorFactory
 from tests.fleet import start_fleet
-from tests.postgres_cluster import Cluster, _pg_bin
+from tests.postgres_cluster import Cluster
 from tests.reliability.lab import (
     Backstage,
     Callers,
@@ -63,6 +63,19 @@ from tests.service.helpers import (
 SKEW = "+15m"
 QUARANTINE = 120.0  # long against the test, short against the skew
 PAUSE_LEASE = 2.0
+
+
+@contextlib.contextmanager
+def _serving(
+    config: Path, pki: DevCerts, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], Stub]]:
+    """A ``sectigo-svc serve`` process on ``config`` and a stub on it (mutual TLS)."""
+    with serve_process("--config", str(config), env=env) as (process, logs):
+        channel = mtls_channel(f"localhost:{listening_port(logs)}", pki, "registration")
+        try:
+            yield process, Stub(channel)
+        finally:
+            channel.close()
 
 
 # Lost work ---------------------------------------------------------------------------------------
@@ -90,7 +103,8 @@ def test_a_restore_that_lost_recent_work_orders_nothing_twice(
     copy = tmp_path / "copy"
     dump = tmp_path / "store.dump"
     if topology.postgres:
-        _run(_pg_bin("pg_dump"), "-Fc", "-f", str(dump), config.database_url)
+        cluster: Cluster = request.getfixturevalue("postgres_cluster")
+        cluster.dump(config.database_url, dump)
     else:
         back_up(config.database_path, config.data_key_path, copy)
     ids += [callers.issue(original.stub(), r) for r in after]
@@ -99,8 +113,7 @@ def test_a_restore_that_lost_recent_work_orders_nothing_twice(
         replica.stop()
 
     if topology.postgres:
-        cluster: Cluster = request.getfixturevalue("postgres_cluster")
-        _recreate(cluster, config.database_url, dump)
+        cluster.recreate(config.database_url, dump)
         restored = deploy(
             topology,
             emulator,
@@ -121,18 +134,6 @@ def test_a_restore_that_lost_recent_work_orders_nothing_twice(
     figures = judge("restore that lost recent work", topology, callers, injected, backstage, final)
     figures.recovery_seconds = round(seconds, 1)
     assert_promise_kept(figures, scale)
-
-
-def _run(*command: str) -> None:
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-
-
-def _recreate(cluster: Cluster, url: str, dump: Path) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(f"{cluster.url}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
-        admin.execute(f"CREATE DATABASE {name}".encode())
-    _run(_pg_bin("pg_restore"), "--no-owner", "-d", url, str(dump))
 
 
 # Skewed clock ------------------------------------------------------------------------------------
@@ -192,20 +193,12 @@ def test_a_clock_15_minutes_ahead_orders_nothing_twice(
         config = serve_config(
             tmp_path / "service.toml", pki, state, emulator, quarantine=QUARANTINE
         )
-        with serve_process("--config", str(config)) as (process, logs):
-            channel = mtls_channel(f"localhost:{listening_port(logs)}", pki, "registration")
-            try:
-                ids = callers.issue_all(Stub(channel), count)
-                _in_doubt(Stub(channel), ids)
-            finally:
-                channel.close()
+        with _serving(config, pki) as (process, stub):
+            ids = callers.issue_all(stub, count)
+            _in_doubt(stub, ids)
             process.kill()
-        with serve_process("--config", str(config), env=faketime(SKEW)) as (_, logs):
-            channel = mtls_channel(f"localhost:{listening_port(logs)}", pki, "registration")
-            try:
-                final = _lookups_then_adopt(backstage, Stub(channel), ids, callers)
-            finally:
-                channel.close()
+        with _serving(config, pki, env=faketime(SKEW)) as (_, stub):
+            final = _lookups_then_adopt(backstage, stub, ids, callers)
 
     injected = (
         f"{count} orders in doubt (answer lost, batch unlisted) when their replica died; the "
@@ -275,18 +268,13 @@ def test_a_paused_replica_undoes_nothing_and_orders_nothing_twice(
         config = serve_config(
             tmp_path / "service.toml", pki, state, emulator, lease_seconds=PAUSE_LEASE
         )
-        with serve_process("--config", str(config)) as (process, logs):
-            channel = mtls_channel(f"localhost:{listening_port(logs)}", pki, "registration")
-            try:
-                stub = Stub(channel)
-                ids = callers.issue_all(stub, count)
-                _taken(backstage, count)
-                process.send_signal(signal.SIGSTOP)
-                time.sleep(3 * PAUSE_LEASE)  # the pause outlasts every lease
-                process.send_signal(signal.SIGCONT)
-                final, seconds = settle(stub, ids, timeout=60, codes=callers.codes)
-            finally:
-                channel.close()
+        with _serving(config, pki) as (process, stub):
+            ids = callers.issue_all(stub, count)
+            _taken(backstage, count)
+            process.send_signal(signal.SIGSTOP)
+            time.sleep(3 * PAUSE_LEASE)  # the pause outlasts every lease
+            process.send_signal(signal.SIGCONT)
+            final, seconds = settle(stub, ids, timeout=60, codes=callers.codes)
         backwards = _backwards(sqlite3.connect(state / "requests.db"), ids, "?")
         injected = f"the replica that sent {count} orders frozen (SIGSTOP) for three leases"
     figures = judge(

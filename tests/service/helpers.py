@@ -173,6 +173,41 @@ def wait_for(
     return poll(check, f"request {request_id} to reach {names}", timeout)
 
 
+@dataclass(frozen=True)
+class IssuedBefore:
+    """Requests issued and READY before their store lost them: what was sent, the replies (they
+    carry generated PKCS#12 passwords) and the READY states."""
+
+    requests: dict[str, pb.IssueCertificateRequest]
+    replies: dict[str, pb.CertificateRequest]
+    ready: dict[str, pb.CertificateRequest]
+
+
+def issue_work_to_lose(stub: Stub) -> IssuedBefore:
+    """One server-key and one CSR request, issued and READY."""
+    csr = make_csr("after-csr.example.com", ["after-csr.example.com"])
+    requests = {
+        "after-key": server_key_request("after-key", "after.example.com"),
+        "after-csr": csr_request("after-csr", csr.pem),
+    }
+    replies = {rid: issue_ready(stub, request) for rid, request in requests.items()}
+    ready = {rid: wait_for(stub, rid, [READY]) for rid in requests}
+    return IssuedBefore(requests, replies, ready)
+
+
+def assert_adopted_when_sent_again(stub: Stub, sectigo: EmulatorApi, lost: IssuedBefore) -> None:
+    """Each lost request sent again (same id, same body) gets its first batch, serial and PKCS#12
+    password back, and Sectigo holds one batch under its name."""
+    for rid, request in lost.requests.items():
+        reply = stub.IssueCertificate(request, timeout=10)
+        assert reply.batch_name == lost.replies[rid].batch_name
+        assert reply.pkcs12_password == lost.replies[rid].pkcs12_password
+        done = wait_for(stub, rid, [READY])
+        assert done.batch_id == lost.ready[rid].batch_id
+        assert [b["batchId"] for b in sectigo.batches(reply.batch_name)] == [done.batch_id]
+        assert download(stub, rid).serial_number == lost.ready[rid].serial_number
+
+
 def issue_ready(stub: Stub, request: pb.IssueCertificateRequest) -> pb.CertificateRequest:
     """Issue and wait for READY; returns the IssueCertificate reply (it carries the password)."""
     reply = stub.IssueCertificate(request, timeout=10)

@@ -14,9 +14,11 @@ from tests.conftest import EmulatorFactory
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import (
     READY,
+    assert_adopted_when_sent_again,
     csr_request,
     download,
     issue_ready,
+    issue_work_to_lose,
     make_csr,
     serve_config,
     server_key_request,
@@ -126,25 +128,12 @@ def test_a_restore_that_lost_recent_work_adopts_the_batches_when_callers_send_ag
     backed_up = CliRunner().invoke(main, ["backup", str(copy), "--config", str(config)])
     assert backed_up.exit_code == 0, backed_up.output
 
-    csr = make_csr("after-csr.example.com", ["after-csr.example.com"])
-    after = {
-        "after-key": server_key_request("after-key", "after.example.com"),
-        "after-csr": csr_request("after-csr", csr.pem),
-    }
-    first = {rid: issue_ready(stub, request) for rid, request in after.items()}
-    first_ready = {rid: wait_for(stub, rid, [READY]) for rid in after}
+    lost = issue_work_to_lose(stub)
     assert sectigo.batches_created() == 3
     original.stop()
 
     restored = service_factory(emulator=emulator, state=copy)
-    again = restored.stub()
-    for rid, request in after.items():
-        reply = again.IssueCertificate(request, timeout=10)
-        assert reply.batch_name == first[rid].batch_name
-        done = wait_for(again, rid, [READY])
-        assert done.batch_id == first_ready[rid].batch_id
-        assert [b["batchId"] for b in sectigo.batches(reply.batch_name)] == [done.batch_id]
-        assert download(again, rid).serial_number == first_ready[rid].serial_number
+    assert_adopted_when_sent_again(restored.stub(), sectigo, lost)
     assert sectigo.batches_created() == 3
     adopted = restored.app.metrics.registry.get_sample_value(
         "sectigo_svc_batches_adopted_total", {"phase": "never"}
