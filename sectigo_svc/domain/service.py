@@ -175,12 +175,12 @@ class CertificateService:
             updated_at=now,
             reason="recorded; waiting to be sent to Sectigo",
         )
-        stored, created = self._store.create(record, password or None)
+        audit = self._entry(caller, "issue", record, f"{spec.key_source.value} {spec.common_name}")
+        stored, created = self._store.create(record, password or None, audit)
         if not created:
             # A concurrent identical call won: compare with what this caller gave, not with
             # the password generated for it.
             return self._replay(stored, spec, given)
-        self._audit(caller, "issue", stored, f"{spec.key_source.value} {spec.common_name}")
         self._notifier.changed(stored.key)
         self._wake(stored.key)
         return Issued(stored, True, password)
@@ -446,10 +446,13 @@ class CertificateService:
         self, caller: Caller, action: str, request: CertificateRequest | None, detail: str
     ) -> None:
         """Record who did what; ``request`` None for a certificate no request of ours issued."""
+        self._store.record_audit(self._entry(caller, action, request, detail))
+
+    def _entry(
+        self, caller: Caller, action: str, request: CertificateRequest | None, detail: str
+    ) -> AuditEntry:
         owner, request_id = request.key if request is not None else ("", "")
-        self._store.record_audit(
-            AuditEntry(self._clock(), caller.identity, action, owner, request_id, detail)
-        )
+        return AuditEntry(self._clock(), caller.identity, action, owner, request_id, detail)
 
 
 def _fitting(

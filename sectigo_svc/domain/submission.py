@@ -61,6 +61,13 @@ LIST_PAGE = 100
 MAX_LIST_PAGES = 50
 
 OrderParams = Callable[[CertificateRequest, str, Deadline], dict[str, str]]
+
+
+class LookupIncomplete(sectigo.SectigoError):
+    """Sectigo's batch list was longer than a lookup reads (its name filter ignored at a large
+    account): the name's absence is not proved, so nothing may be ordered on it."""
+
+
 Save = Callable[..., CertificateRequest]
 
 
@@ -297,7 +304,8 @@ class Submitter:
         """The batch named after the request, if Sectigo shows one.
 
         Names are compared here, page by page, so a list endpoint that ignores its filter cannot
-        make a request adopt another's batch. With several, the first one Sectigo did not refuse
+        make a request adopt another's batch; a list longer than a lookup reads proves nothing
+        (:class:`LookupIncomplete`). With several, the first one Sectigo did not refuse
         (lowest id) is used and the others are reported as duplicates.
         """
         matches = self.batches_named(request, deadline)
@@ -320,8 +328,21 @@ class Submitter:
             )
             matches.extend(b for b in batches if b.batch_name == request.batch_name)
             if len(batches) < LIST_PAGE:
-                break
-        return matches
+                return matches
+        if matches:
+            return matches
+        self._log.warning(
+            "batch lookup incomplete: Sectigo lists more batches than a lookup reads",
+            owner=request.owner,
+            request_id=request.request_id,
+            batch_name=request.batch_name,
+            pages=MAX_LIST_PAGES,
+        )
+        raise LookupIncomplete(
+            f"Sectigo's list under batch name {request.batch_name} runs past "
+            f"{MAX_LIST_PAGES * LIST_PAGE} batches (its name filter seems ignored); the name's "
+            "absence is not proved, so nothing is ordered"
+        )
 
     def check_duplicates(self, request: CertificateRequest, deadline: Deadline) -> None:
         """After a request that was sent more than once (or adopted) is done: report surplus

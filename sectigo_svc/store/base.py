@@ -129,9 +129,16 @@ class Page:
 
 class RequestStore(Protocol):
     def create(
-        self, request: CertificateRequest, pkcs12_password: str | None
+        self,
+        request: CertificateRequest,
+        pkcs12_password: str | None,
+        audit: AuditEntry | None = None,
     ) -> tuple[CertificateRequest, bool]:
-        """Insert unless (owner, request_id) exists; returns the stored row and whether it's new."""
+        """Insert unless (owner, request_id) exists; returns the stored row and whether it's new.
+
+        ``audit`` is recorded in the same transaction when the row is new: a request is never
+        stored (and so never ordered) without its audit entry.
+        """
         ...
 
     def get(self, owner: str, request_id: str) -> CertificateRequest | None: ...

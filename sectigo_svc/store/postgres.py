@@ -244,7 +244,10 @@ class PostgresStore:
         return int(self._read("SELECT max(version) AS v FROM schema_version")[0]["v"])
 
     def create(
-        self, request: CertificateRequest, pkcs12_password: str | None
+        self,
+        request: CertificateRequest,
+        pkcs12_password: str | None,
+        audit: AuditEntry | None = None,
     ) -> tuple[CertificateRequest, bool]:
         values = request_values(request)
         values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
@@ -272,6 +275,8 @@ class PostgresStore:
             if inserted == 1:
                 _remember(db, stored)
                 _announce(db, stored)
+                if audit is not None:
+                    _insert_audit(db, audit)
         return stored, inserted == 1
 
     def get(self, owner: str, request_id: str) -> CertificateRequest | None:
@@ -377,11 +382,7 @@ class PostgresStore:
 
     def record_audit(self, entry: AuditEntry) -> None:
         with self._transaction() as db:
-            db.execute(
-                f"INSERT INTO audit ({AUDIT_COLUMNS}) "  # noqa: S608 - fixed names
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                audit_values(entry),
-            )
+            _insert_audit(db, entry)
 
     def audit_log(
         self, owner: str | None = None, request_id: str | None = None
@@ -575,6 +576,14 @@ def _limit_time(connection: psycopg.Connection[Any]) -> None:
         (f"{LOCK_TIMEOUT_MS}ms", f"{STATEMENT_TIMEOUT_MS}ms"),
     )
     connection.commit()
+
+
+def _insert_audit(db: psycopg.Cursor[DictRow], entry: AuditEntry) -> None:
+    db.execute(
+        f"INSERT INTO audit ({AUDIT_COLUMNS}) "  # noqa: S608 - fixed names
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        audit_values(entry),
+    )
 
 
 def _remember(db: psycopg.Cursor[DictRow], request: CertificateRequest) -> None:

@@ -222,7 +222,10 @@ class SqliteStore:
         return int(self._read("SELECT max(version) FROM schema_version")[0][0])
 
     def create(
-        self, request: CertificateRequest, pkcs12_password: str | None
+        self,
+        request: CertificateRequest,
+        pkcs12_password: str | None,
+        audit: AuditEntry | None = None,
     ) -> tuple[CertificateRequest, bool]:
         values = request_values(request)
         values["pkcs12_password"] = self._sealed.password(request, pkcs12_password)
@@ -244,6 +247,8 @@ class SqliteStore:
             stored = request_from_row(dict(row))
             if inserted == 1:
                 self._remember(db, stored)
+                if audit is not None:
+                    self._insert_audit(db, audit)
         return stored, inserted == 1
 
     @staticmethod
@@ -353,11 +358,15 @@ class SqliteStore:
 
     def record_audit(self, entry: AuditEntry) -> None:
         with self._write() as db:
-            db.execute(
-                f"INSERT INTO audit ({AUDIT_COLUMNS}) "  # noqa: S608 - fixed names
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                audit_values(entry),
-            )
+            self._insert_audit(db, entry)
+
+    @staticmethod
+    def _insert_audit(db: sqlite3.Connection, entry: AuditEntry) -> None:
+        db.execute(
+            f"INSERT INTO audit ({AUDIT_COLUMNS}) "  # noqa: S608 - fixed names
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            audit_values(entry),
+        )
 
     def audit_log(
         self, owner: str | None = None, request_id: str | None = None
