@@ -137,23 +137,51 @@ class Revoker:
                 f"{'go on hold' if reason is HOLD else 'revoke'}"
             )
         self.revoke_serial(request.spec.profile_id, request.serial_number, reason, deadline)
-        while True:
+        try:
+            # Written only over the version this call started from: a hold, release or revoke
+            # that finished meanwhile may have come after this one at Sectigo.
+            return self._move(request, target, _reason_text(reason))
+        except StaleUpdate:
+            return self._reconcile(request, deadline)
+
+    def _move(
+        self, request: CertificateRequest, state: RequestState, reason: str
+    ) -> CertificateRequest:
+        updated = self._store.update(
+            dataclasses.replace(request, state=state, reason=reason, updated_at=self._clock())
+        )
+        self._notifier.changed(updated.key, final=True)
+        return updated
+
+    def _reconcile(
+        self, request: CertificateRequest, deadline: Deadline | None
+    ) -> CertificateRequest:
+        """The request changed while Sectigo was asked: Sectigo's own status now decides its
+        state (revoked, on hold, or valid again)."""
+        statuses = {status.upper() for status in self.statuses(request.serial_number, deadline)}
+        if REVOKED in statuses:
+            state, reason = RequestState.REVOKED, "revoked (as Sectigo lists it)"
+        elif ON_HOLD in statuses:
+            state, reason = RequestState.ON_HOLD, _reason_text(HOLD)
+        elif statuses & VALID:
+            state, reason = RequestState.READY, _reason_text(RELEASE)
+        else:
+            raise Unavailable(
+                f"request {request.request_id} changed while Sectigo was asked, and Sectigo's "
+                "status of its certificate is unclear; look again",
+                retry_after=RETRY_SECONDS,
+            )
+        for _ in range(3):
             current = self._store.get(*request.key) or request
-            if current.state not in _SOURCES[target]:
-                return current  # already there, or moved on by a concurrent revoke
+            if current.state is state or current.state is RequestState.REVOKED:
+                return current
             try:
-                updated = self._store.update(
-                    dataclasses.replace(
-                        current,
-                        state=target,
-                        reason=_reason_text(reason),
-                        updated_at=self._clock(),
-                    )
-                )
+                return self._move(current, state, reason)
             except StaleUpdate:
                 continue
-            self._notifier.changed(updated.key, final=True)
-            return updated
+        raise Unavailable(
+            f"request {request.request_id} keeps changing; look again", retry_after=RETRY_SECONDS
+        )
 
 
 def _reason_text(reason: RevocationReason) -> str:

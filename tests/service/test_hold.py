@@ -4,6 +4,9 @@ Sectigo sees it."""
 
 from __future__ import annotations
 
+import threading
+from typing import cast
+
 import grpc
 from cryptography import x509
 
@@ -174,3 +177,44 @@ def test_admin_holds_and_releases_a_certificate_this_service_did_not_issue(
     assert [i["status"] for i in sectigo.find_serial(serial)] == ["ISSUED"]
     assert _crl_reason(sectigo, serial) is None
     assert sectigo.requests_to("revoke") == 2
+
+
+def test_a_late_hold_answer_does_not_undo_a_later_release(service: Service) -> None:
+    """The first hold's answer comes late (Sectigo took it at once); meanwhile the caller holds
+    again and releases. The late answer must not write ON_HOLD over the release: the request
+    follows Sectigo, which lists the certificate as valid."""
+    stub = service.stub()
+    issue_ready(stub, server_key_request("late-hold", "late-hold.example.com"))
+    serial = stub.GetCertificateRequest(
+        pb.GetCertificateRequestRequest(request_id="late-hold"), timeout=5
+    ).serial_number
+    sectigo = service.sectigo
+    sectigo.add_fault(kind="slow", latency_ms=2000, count=1, routes=["revoke"])
+    first: dict[str, str] = {}
+
+    def slow_hold() -> None:
+        try:
+            stub.RevokeCertificate(
+                pb.RevokeCertificateRequest(request_id="late-hold", reason=HOLD), timeout=10
+            )
+            first["code"] = "OK"
+        except grpc.RpcError as exc:
+            first["code"] = cast(grpc.Call, exc).code().name
+
+    late = threading.Thread(target=slow_hold)
+    late.start()
+    poll(lambda: sectigo.requests_to("revoke") > 0 or None, "the first hold to reach Sectigo")
+    stub.RevokeCertificate(
+        pb.RevokeCertificateRequest(request_id="late-hold", reason=HOLD), timeout=10
+    )
+    stub.RevokeCertificate(
+        pb.RevokeCertificateRequest(request_id="late-hold", reason=RELEASE), timeout=10
+    )
+    late.join()
+
+    final = stub.GetCertificateRequest(
+        pb.GetCertificateRequestRequest(request_id="late-hold"), timeout=5
+    )
+    assert [c["status"] for c in sectigo.find_serial(serial)] == ["ISSUED"]
+    assert final.state == READY, final.reason
+    assert first["code"] == "OK"
