@@ -95,7 +95,8 @@ class LeaseKeeper:
     def claim(self, key: Key) -> Claim | None:
         """Lease one request now; None when another replica holds it (or it is finished)."""
         began = self._mono()
-        claims = self._store.claim([key])
+        skewed = self._clock is not None and self._clock.skewed
+        claims = self._store.claim([key], own_only=skewed)
         self._note(claims, began)
         return claims[0] if claims else None
 

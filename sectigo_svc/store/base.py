@@ -200,11 +200,15 @@ class RequestStore(Protocol):
         """The lease holder this store object acts for."""
         ...
 
-    def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
+    def claim(
+        self, keys: Sequence[Key] | None = None, limit: int = 100, own_only: bool = False
+    ) -> list[Claim]:
         """Lease unfinished requests to :attr:`holder` for the lease time: those of ``keys``, or
         (None) up to ``limit`` that no one holds or whose lease lapsed, oldest first. Requests
         already held are renewed and returned. Requests another holder holds are left out. A
-        claim of a lease not held live by :attr:`holder` bumps the request's lease epoch."""
+        claim of a lease not held live by :attr:`holder` bumps the request's lease epoch. With
+        ``own_only``, only requests whose lease names :attr:`holder` are claimed (a replica that
+        must take nothing over)."""
         ...
 
     def renew(self) -> Renewal:

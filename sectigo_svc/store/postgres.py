@@ -398,7 +398,9 @@ class PostgresStore:
     def holder(self) -> str:
         return self._holder
 
-    def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
+    def claim(
+        self, keys: Sequence[Key] | None = None, limit: int = 100, own_only: bool = False
+    ) -> list[Claim]:
         # A scan skips rows another replica is claiming; a claim by key waits for the row (a
         # renewal of this replica's own lease may hold it for a moment).
         locking = "FOR UPDATE SKIP LOCKED" if keys is None else "FOR UPDATE"
@@ -411,11 +413,15 @@ class PostgresStore:
         else:
             if not keys:
                 return []
+            whose = sql.SQL(
+                "lease_holder = %(me)s"
+                if own_only
+                else "(lease_holder IS NULL OR lease_holder = %(me)s OR lease_expires < {now})"
+            ).format(now=sql.SQL(_NOW))
             which = sql.SQL(
                 "(owner, request_id) IN (SELECT * FROM unnest(%(owners)s::text[], "
-                "%(ids)s::text[])) AND (lease_holder IS NULL OR lease_holder = %(me)s "
-                "OR lease_expires < {now})"
-            ).format(now=sql.SQL(_NOW))
+                "%(ids)s::text[])) AND {whose}"
+            ).format(whose=whose)
             params = {
                 "owners": [k[0] for k in keys],
                 "ids": [k[1] for k in keys],

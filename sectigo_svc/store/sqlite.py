@@ -382,7 +382,9 @@ class SqliteStore:
     def holder(self) -> str:
         return self._holder
 
-    def claim(self, keys: Sequence[Key] | None = None, limit: int = 100) -> list[Claim]:
+    def claim(
+        self, keys: Sequence[Key] | None = None, limit: int = 100, own_only: bool = False
+    ) -> list[Claim]:
         marks = ", ".join("?" for _ in _TERMINAL)
         unfinished = f"state NOT IN ({marks})"
         columns = "owner, request_id, lease_holder, lease_expires, lease_epoch"
@@ -403,6 +405,8 @@ class SqliteStore:
                         (*key, *_TERMINAL),
                     ).fetchall()
                 ]
+            if own_only:
+                rows = [row for row in rows if row[2] == self._holder]
             now = time.time()
             claims = []
             for row in rows:

@@ -104,3 +104,18 @@ def test_a_stale_version_is_still_a_stale_update(store: RequestStore) -> None:
     store.update(dataclasses.replace(request, reason="first"))
     with pytest.raises(StaleUpdate):
         store.update(dataclasses.replace(request, reason="second"))
+
+
+def test_a_claim_of_own_leases_only_takes_nothing_over(postgres_url: str) -> None:
+    """A replica whose clock is skewed claims by key only what it holds already."""
+    other = _replica(postgres_url, "other", lease_seconds=0.2)
+    theirs, _ = other.create(_request("theirs"), None)
+    other.close()
+    time.sleep(0.4)  # their lease lapses
+    skewed = _replica(postgres_url, "skewed")
+    mine, _ = skewed.create(_request("mine"), None)
+
+    assert skewed.claim([theirs.key], own_only=True) == []
+    assert [c.key for c in skewed.claim([mine.key], own_only=True)] == [mine.key]
+    assert [c.key for c in skewed.claim([theirs.key])] == [theirs.key]  # without the guard
+    skewed.close()
