@@ -9,8 +9,8 @@ import pytest
 from sectigo.ca.v1 import ca_pb2 as pb
 from sectigo_svc.domain import submission
 from sectigo_svc.domain.models import batch_name_for
-from tests.service.conftest import ServiceFactory
 from tests.conftest import EmulatorFactory
+from tests.service.conftest import ServiceFactory
 from tests.service.helpers import FAILED, PENDING, READY, poll, server_key_request, wait_for
 
 OWNER = "spiffe://sectigo-svc.test/registration"
