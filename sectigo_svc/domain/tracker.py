@@ -368,12 +368,12 @@ class Tracker:
             archive = self._sectigo.download_bytes(request.batch_id, deadline)
             certificate, leaf = harvest(request, archive, self._password(request))
         except sectigo.WrongPassword:
-            self._finish(
-                request, RequestState.FAILED, "the PKCS#12 does not open with its password"
-            )
+            why = "the PKCS#12 does not open with its password"
+            self._finish(request, RequestState.FAILED, _unmatched(request, why))
             return None
         except sectigo.ArchiveError as exc:
-            self._finish(request, RequestState.FAILED, f"the downloaded archive is unusable: {exc}")
+            why = f"the downloaded archive is unusable: {exc}"
+            self._finish(request, RequestState.FAILED, _unmatched(request, why))
             return None
         except sectigo.SectigoError as exc:
             self._note(request, f"the download of batch {request.batch_id} failed: {exc}")
@@ -402,3 +402,17 @@ class Tracker:
             self._late_checks.add(request.key)
             return self._settings.quarantine
         return None
+
+
+def _unmatched(request: CertificateRequest, why: str) -> str:
+    """Why a request's certificate could not be taken from its batch. A batch this service never
+    ordered for the request (found by the lookup before its first order: the store had lost the
+    request, and the caller sent the request id again) was ordered for an earlier body."""
+    if request.submit_attempts:
+        return why
+    return (
+        f"{why}; Sectigo's batch {request.batch_id} under this request's name was ordered before "
+        "this store knew of the request (a restore or a lost database) for another body: send "
+        "this one under a new request_id; the earlier certificate stays at Sectigo (sectigo "
+        f"download -i {request.batch_id})"
+    )

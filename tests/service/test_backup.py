@@ -13,6 +13,7 @@ from sectigo_svc.emulator import Emulator
 from tests.conftest import EmulatorFactory
 from tests.service.conftest import ServiceFactory
 from tests.service.helpers import (
+    FAILED,
     READY,
     assert_adopted_when_sent_again,
     csr_request,
@@ -139,3 +140,35 @@ def test_a_restore_that_lost_recent_work_adopts_the_batches_when_callers_send_ag
         "sectigo_svc_batches_adopted_total", {"phase": "never"}
     )
     assert adopted == 2
+
+
+@pytest.mark.parametrize("change", ["another common name", "another PKCS#12 password"])
+def test_a_lost_request_sent_again_with_another_body_is_not_ordered_again_and_says_why(
+    change: str, service_factory: ServiceFactory, emulator: Emulator, tmp_path: Path
+) -> None:
+    """The store lost the request; its caller reuses the request id with another body. Sectigo's
+    batch under the name was paid for the first body: it is adopted, not ordered again, and the
+    request fails saying to use a new request id and where the earlier certificate is."""
+    live = tmp_path / "live"
+    original = service_factory(emulator=emulator, state=live)
+    sectigo = original.sectigo
+    config = serve_config(tmp_path / "service.toml", original.pki, live, emulator)
+    copy = tmp_path / "copy"
+    backed_up = CliRunner().invoke(main, ["backup", str(copy), "--config", str(config)])
+    assert backed_up.exit_code == 0, backed_up.output
+    first = issue_ready(original.stub(), server_key_request("reused", "first.example.com"))
+    original.stop()
+
+    again = service_factory(emulator=emulator, state=copy).stub()
+    other = (
+        server_key_request("reused", "second.example.com")
+        if change == "another common name"
+        else server_key_request("reused", "first.example.com", password="Another-Pass-123")
+    )
+    again.IssueCertificate(other, timeout=10)
+    failed = wait_for(again, "reused", [FAILED])
+
+    assert sectigo.batches_created() == 1
+    assert failed.batch_name == first.batch_name
+    assert "under a new request_id" in failed.reason
+    assert f"sectigo download -i {failed.batch_id}" in failed.reason
