@@ -7,10 +7,12 @@ The server refuses to run as root, so as root a cluster belongs to the ``postgre
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -90,6 +92,33 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         self._run(self._pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def server_processes(self) -> list[int]:
+        """The postmaster's pid (its ``postmaster.pid`` file) and those of its children."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(postmaster)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,  # ps exits 1 when there is none
+        ).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Every server process stopped (SIGSTOP) within the block, continued after: a server
+        that accepts TCP connections (the kernel does) but never answers, as a paused host."""
+        stopped: list[int] = []
+        try:
+            for pid in self.server_processes():
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            yield
+        finally:
+            for pid in stopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
     def database(self) -> str:
         """The URL of a new, empty database."""
         name = f"db_{os.getpid()}_{next(self._databases)}"
@@ -122,6 +151,9 @@ class Cluster:
         )
 
     def remove(self) -> None:
+        for pid in self.server_processes() if (self.data / "postmaster.pid").exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)  # a stopped server would not stop
         subprocess.run(
             [*self._prefix, self._pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"],
             capture_output=True,

@@ -16,6 +16,11 @@ replicas' clocks do not matter), and every create and update sends a ``NOTIFY`` 
 Nothing waits long on the database: every pooled connection has a lock and a statement timeout
 (:data:`LOCK_TIMEOUT_MS`, :data:`STATEMENT_TIMEOUT_MS`), an operation waits at most
 :data:`POOL_WAIT` seconds for a connection, and while the last ping failed operations fail at once.
+The server enforces those timeouts, so a server that accepts TCP but no longer answers (its
+processes stopped, its host paused) would leave a statement waiting for ever; a
+:class:`_Watchdog` therefore bounds every use of a connection on the client too
+(:data:`OPERATION_LIMIT`, :data:`_CHECK_LIMIT`, :data:`PING_LIMIT`) by shutting its socket down,
+which ends the wait with an error and leaves the connection broken (the pool discards it).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -99,10 +106,17 @@ _TCP_USER_TIMEOUT_MS = 10_000
 # How long the pool retries a lost connection (its own backoff, 1 s then 2 s) before it gives up;
 # a later operation, or the first ping that succeeds after an outage, connects anew at once.
 _RECONNECT_WINDOW = 2.0
-_PING_WAIT_MS = 3000  # the longest a readiness ping's statement may take
+_PING_WAIT_MS = 3000  # the longest a readiness ping's statement may take (server side)
+# Client-side bounds, enforced by the watchdog whatever the server does: a readiness ping (connect
+# included), the check of a pooled connection as an operation takes it, and an operation's
+# transaction once it has its connection (the statement limit and a second's slack).
+PING_LIMIT = 3.0
+_CHECK_LIMIT = 2.0
+OPERATION_LIMIT = STATEMENT_TIMEOUT_MS / 1000 + 1.0
 # After a ping fails, operations fail at once for this long, or until a ping succeeds (readiness
-# pings every 2 s), rather than each waiting POOL_WAIT for a connection that will not come.
-_KNOWN_DOWN_FOR = 5.0
+# pings every 2 s, each taking up to PING_LIMIT), rather than each waiting POOL_WAIT for a
+# connection that will not come.
+_KNOWN_DOWN_FOR = 8.0
 # The channel of change notifications; the payload is a JSON [owner, request_id, terminal].
 CHANNEL = "sectigo_svc_requests"
 _MAX_PAYLOAD = 7900  # PostgreSQL's limit is 8000 bytes; longer keys are left to re-reads
@@ -141,6 +155,8 @@ class PostgresStore:
         self._ping_lock = threading.Lock()
         self._pinger: psycopg.Connection[Any] | None = None
         self._down_at: float | None = None
+        self._watchdog = _Watchdog()
+        self._refill: threading.Thread | None = None
         try:
             with psycopg.connect(url, connect_timeout=_OPEN_TIMEOUT) as connection:
                 self._migrate(connection)
@@ -156,12 +172,13 @@ class PostgresStore:
             reconnect_timeout=_RECONNECT_WINDOW,
             open=False,
             name="sectigo-store",
-            check=ConnectionPool.check_connection,
+            check=self._check_pooled,
         )
         try:
             self._pool.open(wait=True, timeout=_OPEN_TIMEOUT)
         except PoolTimeout:
             self._pool.close()
+            self._watchdog.close()
             raise StoreError(f"cannot open the store {self._where}: no connection") from None
 
     def __repr__(self) -> str:
@@ -181,13 +198,29 @@ class PostgresStore:
         down_at = self._down_at
         if down_at is not None and time.monotonic() - down_at < _KNOWN_DOWN_FOR:
             raise StoreError(f"the store {self._where} does not answer (its last check failed)")
+        cut = threading.Event()
         try:
-            with self._pool.connection() as connection, connection.transaction():
+            with (
+                self._pool.connection() as connection,
+                self._watchdog.guard(connection, time.monotonic() + OPERATION_LIMIT, cut),
+                connection.transaction(),
+            ):
                 yield connection.cursor(row_factory=dict_row)
         except (StaleUpdate, LeaseLost, TransitionRefused):
             raise
         except (psycopg.Error, PoolTimeout) as exc:
+            if cut.is_set():
+                raise StoreError(
+                    f"the store {self._where} did not answer within {OPERATION_LIMIT:g} s "
+                    "(the operation was abandoned)"
+                ) from None
             raise self._error("store operation failed on", exc) from None
+
+    def _check_pooled(self, connection: psycopg.Connection[Any]) -> None:
+        """The pool's check of a connection an operation takes, bounded by the watchdog (a
+        connection to a server that went silent fails it, and the pool tries another)."""
+        with self._watchdog.guard(connection, time.monotonic() + _CHECK_LIMIT):
+            ConnectionPool.check_connection(connection)
 
     def _read(self, query: str | sql.Composed, params: tuple[Any, ...] = ()) -> list[DictRow]:
         with self._transaction() as cursor:
@@ -515,32 +548,39 @@ class PostgresStore:
 
     def ping(self) -> None:
         """Ask the server on a connection of its own, outside the pool (opened again when
-        broken), so a pool still backing off after an outage delays nothing. While the last ping
-        failed, operations fail at once; the first ping that succeeds after one that failed has
-        the pool check its connections and connect anew at once."""
+        broken), so a pool still backing off after an outage delays nothing. A ping takes at most
+        about :data:`PING_LIMIT` seconds: one the server does not answer by then fails, and its
+        connection is abandoned. While the last ping failed, operations fail at once; the first
+        ping that succeeds after one that failed has the pool check its connections and connect
+        anew, in the background."""
         if self._closed:
             raise StoreError(f"the store {self._where} is closed")
         with self._ping_lock:
             try:
-                self._ping()
+                self._ping(time.monotonic() + PING_LIMIT)
             except psycopg.Error as exc:
                 self._down_at = time.monotonic()
                 raise self._error("store check failed on", exc) from None
+            except StoreError:
+                self._down_at = time.monotonic()
+                raise
             recovered, self._down_at = self._down_at is not None, None
-        if recovered:
-            try:
-                self._pool.check()
-            except psycopg.Error as exc:  # the next operation or ping finds out
-                self._log.warning("store pool not refilled", cause=self._error("on", exc).args[0])
+            if recovered:
+                self._refill_pool()
 
-    def _ping(self) -> None:
-        """``SELECT 1`` on the ping connection; with the ping lock held."""
+    def _ping(self, deadline: float) -> None:
+        """``SELECT 1`` on the ping connection by ``deadline``; with the ping lock held."""
         connection = self._pinger
         if connection is not None and not connection.closed:
+            cut = threading.Event()
             try:
-                connection.execute("SELECT 1")
+                with self._watchdog.guard(connection, deadline, cut):
+                    connection.execute("SELECT 1")
                 return
             except psycopg.Error:
+                if cut.is_set():
+                    self._abandon_pinger()
+                    raise self._unanswered() from None
                 if not connection.broken:
                     raise  # the server answered, too slowly: no second try
                 connection.close()
@@ -551,15 +591,42 @@ class PostgresStore:
             connect_timeout=_CONNECT_TIMEOUT,
             tcp_user_timeout=_TCP_USER_TIMEOUT_MS,
         )
+        cut = threading.Event()
         try:
-            connection.execute(
-                "SELECT set_config('statement_timeout', %s, false)", (f"{_PING_WAIT_MS}ms",)
-            )
-            connection.execute("SELECT 1")
+            with self._watchdog.guard(connection, deadline, cut):
+                connection.execute(
+                    "SELECT set_config('statement_timeout', %s, false)", (f"{_PING_WAIT_MS}ms",)
+                )
+                connection.execute("SELECT 1")
         except psycopg.Error:
             connection.close()
+            if cut.is_set():
+                raise self._unanswered() from None
             raise
         self._pinger = connection
+
+    def _unanswered(self) -> StoreError:
+        return StoreError(f"store check failed on {self._where}: no answer within {PING_LIMIT:g} s")
+
+    def _abandon_pinger(self) -> None:
+        if self._pinger is not None:
+            self._pinger.close()
+            self._pinger = None
+
+    def _refill_pool(self) -> None:
+        """Have the pool check its idle connections (replacing those an outage left dead) in a
+        thread of its own, one at a time: a server that froze again meanwhile would hold it."""
+        if self._refill is not None and self._refill.is_alive():
+            return
+
+        def refill() -> None:
+            try:
+                self._pool.check()
+            except Exception as exc:  # the next operation or ping finds out
+                self._log.warning("store pool not refilled", cause=self._error("on", exc).args[0])
+
+        self._refill = threading.Thread(target=refill, name="store-refill", daemon=True)
+        self._refill.start()
 
     def close(self) -> None:
         if self._closed:
@@ -569,10 +636,83 @@ class PostgresStore:
         for thread in self._listeners:
             thread.join(_OPEN_TIMEOUT)
         with self._ping_lock:
-            if self._pinger is not None:
-                self._pinger.close()
-                self._pinger = None
+            self._abandon_pinger()
         self._pool.close()
+        self._watchdog.close()
+
+
+class _Watchdog:
+    """Bounds uses of connections on the client: a connection still guarded at its deadline has
+    its socket shut down, which wakes the thread waiting on it with an error (the connection is
+    then broken: closed by its user, discarded by the pool). One thread, started on first use.
+
+    A cancel request would not do: it goes to the postmaster, which may not answer either."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._guarded: dict[int, tuple[float, psycopg.Connection[Any], threading.Event]] = {}
+        self._next = 0
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @contextlib.contextmanager
+    def guard(
+        self,
+        connection: psycopg.Connection[Any],
+        deadline: float,
+        cut: threading.Event | None = None,
+    ) -> Iterator[None]:
+        """Within the block, ``connection`` is cut at ``deadline`` (then ``cut`` is set)."""
+        with self._changed:
+            token, self._next = self._next, self._next + 1
+            self._guarded[token] = (deadline, connection, cut or threading.Event())
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._watch, name="store-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+        try:
+            yield
+        finally:
+            with self._changed:
+                # Under the lock: a connection is never cut once its user has moved on.
+                del self._guarded[token]
+
+    def _watch(self) -> None:
+        with self._changed:
+            while not self._closed:
+                now = time.monotonic()
+                for deadline, connection, cut in list(self._guarded.values()):
+                    if deadline <= now and not cut.is_set():
+                        cut.set()
+                        _shut_down(connection)
+                waiting = [d for d, _, cut in self._guarded.values() if not cut.is_set()]
+                self._changed.wait(min(waiting) - now if waiting else None)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _shut_down(connection: psycopg.Connection[Any]) -> None:
+    """Shut the connection's socket down (a duplicate of its descriptor, closed after), so any
+    wait on it ends; the connection object itself is left to its user."""
+    try:
+        descriptor = connection.pgconn.socket
+    except psycopg.Error:
+        return  # already closed or broken
+    duplicate = os.dup(descriptor)
+    try:
+        shut = socket.socket(fileno=duplicate)
+    except OSError:
+        os.close(duplicate)
+        return
+    with shut, contextlib.suppress(OSError):
+        shut.shutdown(socket.SHUT_RDWR)
 
 
 def _limit_time(connection: psycopg.Connection[Any]) -> None:

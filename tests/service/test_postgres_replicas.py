@@ -277,3 +277,61 @@ def test_a_database_outage_leaves_metrics_quick_errors_and_a_quick_return(
         )
     )
     assert missing.code is grpc.StatusCode.NOT_FOUND
+
+
+def _unavailable_with_retry(call: Callable[[], object]) -> float:
+    """Run an RPC that must end UNAVAILABLE with RetryInfo; how long it took."""
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    took = time.monotonic() - started
+    failed: grpc.Call = raised.value  # type: ignore[assignment]
+    assert failed.code() is grpc.StatusCode.UNAVAILABLE, (failed.code(), failed.details())
+    status = rpc_status.from_call(failed)
+    assert status is not None
+    (detail,) = status.details
+    assert detail.Unpack(error_details_pb2.RetryInfo())
+    return took
+
+
+def test_a_database_that_stops_answering(replicas: Replicas, own_postgres: Cluster) -> None:
+    """Every server process stopped: TCP connects (the kernel answers), nothing else does, and
+    the server's own timeouts never fire. Readiness, calls and metrics must not wait on it."""
+    (service,) = replicas(1, url=own_postgres.database(), metrics_listen="127.0.0.1:0")
+    stub = service.stub()
+    issue_ready(stub, server_key_request("frozen-1", "frozen.example.com"))
+    get = pb.GetCertificateRequestRequest(request_id="frozen-1")
+    poll(
+        lambda: _metrics(service).get('sectigo_svc_requests{state="READY"}') or None,
+        "a reading of requests by state",
+    )
+
+    with own_postgres.frozen():
+        poll(lambda: True if service.health() == "NOT_SERVING" else None, "NOT_SERVING", 8)
+        took = _unavailable_with_retry(lambda: stub.GetCertificateRequest(get, timeout=10))
+        assert took < 5.0, f"failed after {took:.1f} s"
+        started = time.monotonic()
+        scraped = _metrics(service)
+        assert time.monotonic() - started < 1.0, "a scrape waited for the database"
+        assert scraped['sectigo_svc_requests{state="READY"}'] == 1, "the last reading"
+
+    poll(lambda: True if service.health() == "SERVING" else None, "SERVING again", 8)
+    assert stub.GetCertificateRequest(get, timeout=10).state == READY
+    issue_ready(stub, server_key_request("frozen-2", "frozen2.example.com"))
+
+
+def test_a_call_under_way_when_the_database_stops_answering(
+    replicas: Replicas, own_postgres: Cluster
+) -> None:
+    """Calls made before readiness has noticed end UNAVAILABLE inside their deadline too."""
+    (service,) = replicas(1, url=own_postgres.database())
+    stub = service.stub()
+    get = pb.GetCertificateRequestRequest(request_id="frozen-1")
+    issue_ready(stub, server_key_request("frozen-1", "frozen.example.com"))
+
+    with own_postgres.frozen():
+        took = _unavailable_with_retry(lambda: stub.GetCertificateRequest(get, timeout=10))
+        assert took < 9.0, f"failed after {took:.1f} s"
+
+    poll(lambda: True if service.health() == "SERVING" else None, "SERVING again", 8)
+    assert stub.GetCertificateRequest(get, timeout=10).state == READY

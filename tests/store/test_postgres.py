@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,8 +15,9 @@ import pytest
 
 from sectigo_svc.sealing import KEY_BYTES, Sealer, SealingError
 from sectigo_svc.store.base import StoreError
-from sectigo_svc.store.postgres import PostgresStore
+from sectigo_svc.store.postgres import OPERATION_LIMIT, PostgresStore
 from sectigo_svc.store.schema import POSTGRES_MIGRATIONS
+from tests.postgres_cluster import Cluster
 from tests.store.conftest import KEY
 
 SECRET = "hunter2-very-secret"
@@ -101,3 +103,45 @@ def test_a_closed_store_refuses_work(postgres_url: str) -> None:
 
     with pytest.raises(StoreError, match="closed"):
         store.ping()
+
+
+def test_a_statement_under_way_when_the_server_stops_answering_is_abandoned(
+    own_postgres: Cluster,
+) -> None:
+    """The server's own timeouts do not fire while it is stopped: the client bounds the wait."""
+    url = own_postgres.database()
+    store = PostgresStore(url, Sealer(KEY))
+    try:
+        store.ping()  # its connection is open when the server stops
+        ended: list[BaseException] = []
+
+        def wait_for_the_lock() -> None:
+            try:
+                store.claim([("someone", "locked")])
+            except BaseException as exc:
+                ended.append(exc)
+
+        with psycopg.connect(url) as operator:
+            operator.execute("LOCK TABLE requests IN ACCESS EXCLUSIVE MODE")
+            waiting = threading.Thread(target=wait_for_the_lock)
+            waiting.start()
+            time.sleep(0.5)  # the claim waits for the lock (lock_timeout: 2 s, on the server)
+            with own_postgres.frozen():
+                started = time.monotonic()
+                waiting.join(15)
+                took = time.monotonic() - started
+                assert not waiting.is_alive(), "the claim still waits on a silent server"
+                (error,) = ended
+                assert isinstance(error, StoreError), error
+                assert "did not answer" in str(error)
+                assert took < OPERATION_LIMIT + 1
+
+                with pytest.raises(StoreError, match="no answer"):
+                    store.ping()
+                with pytest.raises(StoreError, match="does not answer"):
+                    store.get("someone", "any")
+            operator.rollback()
+        store.ping()
+        assert store.get("someone", "any") is None
+    finally:
+        store.close()
