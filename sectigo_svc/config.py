@@ -20,6 +20,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from sectigo_svc.domain import validation
+from sectigo_svc.domain.errors import InvalidArgument
 from sectigo_svc.rpc.admission import Limits
 
 ENV_PREFIX = "SECTIGO_SVC_"
@@ -109,10 +111,18 @@ class ServiceConfig:
     sectigo_timeout: float = setting(30.0, "read timeout of one Sectigo HTTP call, seconds")
     default_authority_id: int = setting(42, "Sectigo authority used when a request names none")
     batch_prefix: str = setting("sectigo-svc", "prefix of the Sectigo batch names of requests")
-    subject_organization: str = setting("", "organizationName used when a profile needs one")
-    subject_locality: str = setting("", "localityName used when a profile needs one")
-    subject_state: str = setting("", "stateOrProvinceName used when a profile needs one")
-    subject_country: str = setting("", "countryName used when a profile needs one")
+    subject_organization: str = setting(
+        "", "organizationName used when a profile needs one (at most 64 characters)"
+    )
+    subject_locality: str = setting(
+        "", "localityName used when a profile needs one (at most 128 characters)"
+    )
+    subject_state: str = setting(
+        "", "stateOrProvinceName used when a profile needs one (at most 128 characters)"
+    )
+    subject_country: str = setting(
+        "", "countryName used when a profile needs one (two capital letters, ISO 3166-1)"
+    )
     tracker_workers: int = setting(4, "background workers driving Sectigo batches")
     poll_min_interval: float = setting(0.5, "first interval between batch status checks, seconds")
     poll_max_interval: float = setting(
@@ -272,6 +282,26 @@ class ServiceConfig:
             raise ConfigError(f"{_env('log_level')}: must be debug, info, warning or error")
         if not self.batch_prefix or len(self.batch_prefix) > 40:
             raise ConfigError(f"{_env('batch_prefix')}: must be 1 to 40 characters")
+        self._check_subject_defaults()
+
+    def _check_subject_defaults(self) -> None:
+        """The subject defaults within the bounds a caller's subject is held to (RFC 5280's),
+        so that a bad one is refused here, not blamed on every caller's request."""
+        for part, bound in validation.SUBJECT_BOUNDS.items():
+            name = f"subject_{part}"
+            try:
+                validation.subject_text(getattr(self, name), bound, _env(name))
+            except InvalidArgument as exc:
+                raise ConfigError(
+                    f"{exc}; shorten or correct it (it fills the subject of every certificate "
+                    "whose profile needs it and whose request gives none), or leave it empty"
+                ) from None
+        country = self.subject_country
+        if country and not validation.COUNTRY.fullmatch(country):
+            raise ConfigError(
+                f"{_env('subject_country')}: {country!r} is not an ISO 3166-1 two-letter code; "
+                "give two capital letters like 'US' or 'DE', or leave it empty"
+            )
 
     def _check_database(self) -> None:
         if not self.database_url:

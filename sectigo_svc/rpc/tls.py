@@ -3,9 +3,16 @@
 :func:`check_files` reads the server certificate (chain), its private key and the client CA bundle
 and refuses, with a :class:`TlsError` naming the setting and the fix, what gRPC could not serve or
 no client could accept: files that do not parse, a cert and key file given the wrong way round, an
-encrypted key, a key that is not the certificate's, a certificate outside its validity period, a
-client CA bundle without a certificate. (gRPC itself only fails to bind, as if the port were taken,
-or serves a certificate every client refuses.)
+encrypted key, a key no gRPC handshake can be signed with (Ed25519, Ed448, an EC curve other than
+P-256 or P-384), a key that is not the certificate's, a certificate outside its validity
+period, a client CA bundle without a CA certificate. (gRPC itself only fails to bind, as if the
+port were taken, or serves a certificate every client refuses.)
+
+gRPC is never given the files' bytes: it is given the certificates and the key that
+`cryptography` parsed, written again as plain PEM (:class:`Serving`). What the check accepted is
+exactly what gRPC serves, so a byte-order mark, CRLF line ends, ``Bag Attributes`` or other text
+around the PEM blocks, or the ``EC PARAMETERS`` block `openssl ecparam` writes cannot make the
+two disagree.
 
 :class:`TlsWatcher` serves the checked files through gRPC's dynamic credentials. Before every TLS
 handshake gRPC asks it for a new configuration; it stats the three files (inode, size, times) and
@@ -38,18 +45,11 @@ from sectigo_svc.config import ENV_PREFIX
 CHECK_INTERVAL = 60.0  # seconds between checks of the files when no connection asks
 WARN_EVERY = 3600.0  # seconds between repeated warnings about the certificate's coming expiry
 
-_SIGNING_KEYS = (
-    rsa.RSAPrivateKey,
-    ec.EllipticCurvePrivateKey,
-    ed25519.Ed25519PrivateKey,
-    ed448.Ed448PrivateKey,
-)
-_SigningKey = (
-    rsa.RSAPrivateKey
-    | ec.EllipticCurvePrivateKey
-    | ed25519.Ed25519PrivateKey
-    | ed448.Ed448PrivateKey
-)
+# The curves of the EC keys a gRPC server can sign a handshake with that gRPC clients accept
+# (BoringSSL: a P-521 signature is not among the algorithms a gRPC client offers).
+_EC_CURVES = frozenset({"secp256r1", "secp384r1"})
+_KEY_FIX = "give an EC P-256 or an RSA (2048 bits or more) key, and a certificate issued for it"
+_SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 _log = structlog.get_logger("sectigo_svc.tls")
 
 
@@ -68,7 +68,9 @@ def _now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class Serving:
-    """One checked set of the three files' contents, and the certificate they serve."""
+    """One checked set of the three files, as gRPC is given it: the certificates and the key that
+    were parsed and checked, written again as PEM (nothing else of the files' bytes), and the
+    certificate they serve."""
 
     cert_pem: bytes
     key_pem: bytes
@@ -118,11 +120,11 @@ class TlsFiles:
 def check_files(files: TlsFiles, now: dt.datetime | None = None) -> Serving:
     """Read and check the three files (see the module doc); :class:`TlsError` says what is wrong."""
     now = now or _now()
-    cert_pem = _read(files.cert, "tls_cert")
-    key_pem = _read(files.key, "tls_key")
-    client_ca_pem = _read(files.client_ca, "tls_client_ca")
-    chain = _certificates(cert_pem, files, "tls_cert")
-    key = _private_key(key_pem, files)
+    cert_data = _read(files.cert, "tls_cert")
+    key_data = _read(files.key, "tls_key")
+    client_ca_data = _read(files.client_ca, "tls_client_ca")
+    chain = _certificates(cert_data, files, "tls_cert")
+    key = _private_key(key_data, files)
     leaf = chain[0]
     if _spki(key.public_key()) != _spki(leaf.public_key()):
         raise TlsError(
@@ -133,8 +135,44 @@ def check_files(files: TlsFiles, now: dt.datetime | None = None) -> Serving:
         )
     for position, certificate in enumerate(chain):
         _check_validity(certificate, position, files.cert, now)
-    _certificates(client_ca_pem, files, "tls_client_ca")
-    return Serving(cert_pem, key_pem, client_ca_pem, leaf)
+    client_cas = _certificates(client_ca_data, files, "tls_client_ca")
+    _check_client_cas(client_cas, files.client_ca)
+    return Serving(
+        _pem(chain),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        _pem(client_cas),
+        leaf,
+    )
+
+
+def _pem(certificates: Iterable[x509.Certificate]) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    """What a TLS library takes as a CA: basicConstraints cA true, or (as OpenSSL and BoringSSL
+    do) a self-signed version 1 certificate, which has no extensions to say so."""
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return certificate.version is x509.Version.v1 and certificate.subject == certificate.issuer
+    return constraints.value.ca
+
+
+def _check_client_cas(certificates: list[x509.Certificate], path: Path) -> None:
+    if any(_is_ca(certificate) for certificate in certificates):
+        return
+    raise TlsError(
+        f"{_setting('tls_client_ca')}: {path} holds no CA certificate (basicConstraints CA:TRUE), "
+        f"only {_describe(certificates[0])}"
+        + (f" and {len(certificates) - 1} more" if len(certificates) > 1 else "")
+        + "; no client certificate could chain to it. Give the certificate of the CA that "
+        "issues client certificates (PEM), not a client's or the server's own certificate"
+    )
 
 
 def _read(path: Path, setting: str) -> bytes:
@@ -193,10 +231,23 @@ def _private_key(data: bytes, files: TlsFiles) -> _SigningKey:
             "certificate's private key (PEM, unencrypted: `-----BEGIN PRIVATE KEY-----`, "
             "`RSA PRIVATE KEY` or `EC PRIVATE KEY`)"
         ) from None
-    if not isinstance(key, _SIGNING_KEYS):
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        algorithm = "an Ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else "an Ed448"
+        raise TlsError(
+            f"{name}: {files.key} holds {algorithm} key, which gRPC's TLS does not sign "
+            f"handshakes with (every client would fail with NO_COMMON_SIGNATURE_ALGORITHMS); "
+            f"{_KEY_FIX}"
+        )
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name not in _EC_CURVES:
+        raise TlsError(
+            f"{name}: {files.key} holds an EC key on the curve {key.curve.name}, whose "
+            "handshake signatures gRPC clients do not accept (only P-256 and P-384); "
+            f"{_KEY_FIX}"
+        )
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise TlsError(
             f"{name}: {files.key} holds a {type(key).__name__}, which cannot sign a TLS "
-            "handshake; give an RSA, EC or Ed25519 key"
+            f"handshake; {_KEY_FIX}"
         )
     return key
 

@@ -97,6 +97,44 @@ def test_a_bad_setting_is_refused_naming_it(
     assert named in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "fix"),
+    [
+        ("SUBJECT_ORGANIZATION", "O" * 65, "at most 64"),
+        ("SUBJECT_LOCALITY", "L" * 129, "at most 128"),
+        ("SUBJECT_STATE", "S" * 129, "at most 128"),
+        ("SUBJECT_STATE", "Line one\nline two", "on one line"),
+        ("SUBJECT_ORGANIZATION", " Example Ltd", "surrounding spaces"),
+        ("SUBJECT_COUNTRY", "USA", "two-letter code"),
+        ("SUBJECT_COUNTRY", "us", "two capital letters"),
+    ],
+)
+def test_subject_defaults_are_held_to_rfc_5280_bounds_at_load(
+    pki: DevCerts, setting: str, value: str, fix: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        ServiceConfig.load(environ=_tls(pki) | {f"SECTIGO_SVC_{setting}": value})
+
+    message = str(refused.value)
+    assert message.startswith(f"SECTIGO_SVC_{setting}: "), message
+    assert fix in message
+
+
+def test_subject_defaults_at_their_bounds_load(pki: DevCerts) -> None:
+    config = ServiceConfig.load(
+        environ=_tls(pki)
+        | {
+            "SECTIGO_SVC_SUBJECT_ORGANIZATION": "O" * 64,
+            "SECTIGO_SVC_SUBJECT_LOCALITY": "Zürich " + "L" * 121,
+            "SECTIGO_SVC_SUBJECT_STATE": "S" * 128,
+            "SECTIGO_SVC_SUBJECT_COUNTRY": "CH",
+        }
+    )
+
+    assert len(config.subject_locality) == 128
+    assert config.subject_country == "CH"
+
+
 def test_mutual_tls_settings_are_required_unless_insecure(pki: DevCerts) -> None:
     with pytest.raises(ConfigError) as refused:
         ServiceConfig.load(environ={})
