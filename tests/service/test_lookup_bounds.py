@@ -21,13 +21,13 @@ def test_a_batch_beyond_what_a_lookup_reads_is_never_ordered_again(
     emulator_factory: EmulatorFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(submission, "MAX_LIST_PAGES", 2)  # a lookup reads 200 batches
+    monkeypatch.setattr(submission, "MAX_LIST_PAGES", 1)  # a lookup reads 100 batches
     service = service_factory(emulator=emulator_factory(balances=((42, 1000),)))
     sectigo = service.sectigo
     sectigo.settings(ignore_list_filters=True)
-    for number in range(250):  # other users' batches, listed first
+    for number in range(120):  # other users' batches, listed first
         sectigo.create_batch(f"other-{number}.example.com", "Password-123")
-    # The request's own batch, ordered before its store lost it, lies past the first 200.
+    # The request's own batch, ordered before its store lost it, lies past the first 100.
     name = batch_name_for(service.config.batch_prefix, OWNER, "beyond")
     first = sectigo.create_batch("beyond.example.com", "Password-123", batch_name=name)
     created = sectigo.batches_created()
@@ -44,7 +44,7 @@ def test_a_batch_beyond_what_a_lookup_reads_is_never_ordered_again(
     assert held.state == PENDING
     assert sectigo.batches_created() == created, "ordered on a lookup that proved nothing"
 
-    monkeypatch.setattr(submission, "MAX_LIST_PAGES", 3)  # now the lookup reaches it
+    monkeypatch.setattr(submission, "MAX_LIST_PAGES", 2)  # now the lookup reaches it
     # Adopted (another user's password protects that PKCS#12, so it may not open here).
     done = wait_for(stub, "beyond", [READY, FAILED], timeout=60)
     assert done.batch_id == first
