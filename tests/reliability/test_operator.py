@@ -365,8 +365,11 @@ def test_a_database_outage_mid_run_loses_nothing_and_orders_nothing_twice(
     finally:
         up()
     back = time.monotonic()
-    for replica in deployment.replicas:
-        assert replica.app.wait_ready(30), "a replica never came back after the store"
+    poll(
+        lambda: all(r.health() == "SERVING" for r in deployment.replicas) or None,
+        "readiness to come back after the store",
+        timeout=30,
+    )
     ready_after = time.monotonic() - back
     final, seconds = settle(deployment.stub(), ids, timeout=60, codes=callers.codes)
 
