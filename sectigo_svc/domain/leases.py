@@ -86,6 +86,12 @@ class LeaseKeeper:
         with self._lock:
             return self._held.get(key, float("-inf")) > self._mono()
 
+    @property
+    def _skewed(self) -> bool:
+        """Whether this replica must take nothing over: its clock is off the store's, so it
+        could misjudge another replica's quarantine."""
+        return self._clock is not None and self._clock.skewed
+
     def fence(self, key: Key) -> Fence | None:
         """The lease this replica writes ``key`` under (None: not claimed through this keeper)."""
         with self._lock:
@@ -95,8 +101,7 @@ class LeaseKeeper:
     def claim(self, key: Key) -> Claim | None:
         """Lease one request now; None when another replica holds it (or it is finished)."""
         began = self._mono()
-        skewed = self._clock is not None and self._clock.skewed
-        claims = self._store.claim([key], own_only=skewed)
+        claims = self._store.claim([key], own_only=self._skewed)
         self._note(claims, began)
         return claims[0] if claims else None
 
@@ -108,8 +113,8 @@ class LeaseKeeper:
             self._tracked.discard(key)
 
     def _scan(self) -> list[Claim]:
-        if self._clock is not None and self._clock.skewed:
-            return []  # a skewed clock could misjudge another replica's quarantine
+        if self._skewed:
+            return []
         began = self._mono()
         claims = self._store.claim(None, self._scan_limit)
         self._note(claims, began)

@@ -295,25 +295,22 @@ class CertificateService:
         if not 0 <= page_size <= 500:
             raise InvalidArgument("page_size", "must be between 1 and 500 (0 means 50)")
         name = validation.dns_name(common_name, "common_name") if common_name else ""
-        query = ListQuery(
-            owner=scope,
-            states=states,
-            common_name=name,
-            limit=page_size or 50,
-            after=_decode_token(page_token),
+        page = self._store.list_requests(
+            ListQuery(
+                owner=scope,
+                states=states,
+                common_name=name,
+                limit=page_size or 50,
+                after=_decode_token(page_token),
+            )
         )
-        page = self._store.list_requests(query)
-        while measure is not None:
-            fit = _fitting(page.requests, measure, budget)
-            if fit == len(page.requests):
-                break
-            # Over the budget: read the shorter page again, whose cursor is then its last row
-            # (the store gives a page's cursor, not each row's). The limit only shrinks, so this
-            # ends, at the latest at one request, which always fits.
-            query = dataclasses.replace(query, limit=fit)
-            page = self._store.list_requests(query)
-        token = _encode_token(page.next_cursor) if page.next_cursor is not None else ""
-        return ListPage(list(page.requests), token)
+        shown, cursor = list(page.requests), page.next_cursor
+        if measure is not None:
+            fit = _fitting(shown, measure, budget)
+            if fit < len(shown):  # over the budget: the page ends at the last request that fits
+                shown, cursor = shown[:fit], page.cursors[fit - 1]
+        token = _encode_token(cursor) if cursor is not None else ""
+        return ListPage(shown, token)
 
     def watch(
         self,

@@ -123,8 +123,12 @@ class ListQuery:
 
 @dataclass(frozen=True)
 class Page:
+    """Requests newest first; ``cursors[i]`` is the cursor that lists what comes after
+    ``requests[i]``, so a page may be cut short at any request."""
+
     requests: Sequence[CertificateRequest]
     next_cursor: int | None
+    cursors: Sequence[int] = ()
 
 
 class RequestStore(Protocol):

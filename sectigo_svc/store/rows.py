@@ -199,7 +199,7 @@ def page(rows: Sequence[dict[str, Any]], limit: int) -> Page:
     page, whose cursor is the last shown row's ``seq``."""
     shown = rows[:limit]
     cursor = int(shown[-1]["seq"]) if len(rows) > limit and shown else None
-    return Page([request_from_row(r) for r in shown], cursor)
+    return Page([request_from_row(r) for r in shown], cursor, [int(r["seq"]) for r in shown])
 
 
 def audit_values(entry: AuditEntry) -> tuple[Any, ...]:
